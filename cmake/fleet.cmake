@@ -43,14 +43,15 @@ function(fleet_test name)
     DISCOVERY_TIMEOUT 60)
 endfunction()
 
-# fleet_fuzzer(NAME SOURCES... [DEPS ...] [RUNS n]): a libFuzzer target, built
-# only with -DFLEET_FUZZ=ON and clang, part of the `fuzzers` target, and a
-# ctest test (label fuzz) that runs it for a bounded number of inputs.
+# fleet_fuzzer(NAME SOURCES... [DEPS ...] [RUNS n] [SEEDS files...]): a
+# libFuzzer target, built only with -DFLEET_FUZZ=ON and clang, part of the
+# `fuzzers` target, and a ctest test (label fuzz) that runs it for a bounded
+# number of inputs; with SEEDS a second test starts from those files.
 function(fleet_fuzzer name)
   if(NOT FLEET_FUZZ)
     return()
   endif()
-  cmake_parse_arguments(ARG "" "RUNS" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "RUNS" "SOURCES;DEPS;SEEDS" ${ARGN})
   if(NOT ARG_RUNS)
     set(ARG_RUNS 200000)
   endif()
@@ -61,4 +62,10 @@ function(fleet_fuzzer name)
   add_dependencies(fuzzers ${name})
   add_test(NAME ${name} COMMAND ${name} -runs=${ARG_RUNS} -seed=1)
   set_tests_properties(${name} PROPERTIES LABELS fuzz TIMEOUT 900)
+  if(ARG_SEEDS)
+    # -seed_inputs reads the seeds without writing into the source tree.
+    list(JOIN ARG_SEEDS "," seed_list)
+    add_test(NAME ${name}_seeded COMMAND ${name} -runs=${ARG_RUNS} -seed=1 -seed_inputs=${seed_list})
+    set_tests_properties(${name}_seeded PROPERTIES LABELS fuzz TIMEOUT 900)
+  endif()
 endfunction()
