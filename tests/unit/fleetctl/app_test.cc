@@ -1,0 +1,97 @@
+// fleetctl's command line, run in-process: parsing, exit codes, commands that
+// need no engine, and the one-line error for an engine that cannot be reached.
+
+#include "fleetctl/app.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "gtest/gtest.h"
+
+namespace fleet::ctl {
+namespace {
+
+struct Result {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+Result RunCtl(std::vector<std::string> args) {
+  args.insert(args.begin(), "fleetctl");
+  std::ostringstream out, err;
+  int code = RunFleetctl(args, out, err, /*out_is_terminal=*/false);
+  return {code, out.str(), err.str()};
+}
+
+std::string WriteFile(const std::string& name, const std::string& contents) {
+  auto path = std::filesystem::path(::testing::TempDir()) / "app_test" / name;
+  std::filesystem::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::binary) << contents;
+  return path.string();
+}
+
+TEST(FleetctlTest, Version) {
+  Result r = RunCtl({"version"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out.rfind("fleetctl version ", 0), 0u) << r.out;
+}
+
+TEST(FleetctlTest, NoCommandIsAUsageError) {
+  Result r = RunCtl({});
+  EXPECT_EQ(r.code, 2);
+}
+
+TEST(FleetctlTest, UnknownCommandIsAUsageError) {
+  Result r = RunCtl({"launch-rockets"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("launch-rockets"), std::string::npos) << r.err;
+}
+
+TEST(FleetctlTest, HelpListsTheVerbs) {
+  Result r = RunCtl({"--help"});
+  EXPECT_EQ(r.code, 0);
+  for (const char* verb : {"submit", "load", "start", "stop", "restart", "unload", "destroy",
+                           "cat", "list-units", "list-unit-files", "list-machines", "verify"}) {
+    EXPECT_NE(r.out.find(verb), std::string::npos) << verb;
+  }
+}
+
+TEST(FleetctlTest, VerifyAcceptsAGoodUnit) {
+  std::string path = WriteFile("good.service",
+                               "[Service]\nExecStart=/bin/true\n[X-Fleet]\nGlobal=true\n");
+  Result r = RunCtl({"verify", path});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(FleetctlTest, VerifyPrintsEveryErrorWithFileAndLine) {
+  std::string path = WriteFile("bad.service",
+                               "[Service]\n"
+                               "ExecStart=/bin/true\n"
+                               "[X-Fleet]\n"
+                               "MachineMetadata=region\n"
+                               "Bogus=1\n");
+  Result r = RunCtl({"verify", path});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find(path + ":4: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(path + ":5: "), std::string::npos) << r.err;
+}
+
+TEST(FleetctlTest, UnreachableEngineIsOneClearLine) {
+  // Port 1 on loopback: nothing listens there.
+  Result r = RunCtl({"--endpoint", "127.0.0.1:1", "--request-timeout", "2s", "list-machines"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("Error: cannot reach the engine at 127.0.0.1:1", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST(FleetctlTest, BadRequestTimeoutIsAUsageError) {
+  Result r = RunCtl({"--request-timeout", "soon", "list-units"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--request-timeout"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace fleet::ctl
