@@ -1,0 +1,965 @@
+#include "engine/scheduler/scheduler.h"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <iterator>
+#include <optional>
+#include <string_view>
+
+#include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace fleet {
+namespace {
+
+constexpr int kNoMachine = -1;
+constexpr std::string_view kGlobChars = "*?[\\";
+
+// fnmatch(3) without flags: `*` and `?` match any character, as Go's
+// path.Match does for names without '/' (unit names never contain one).
+bool GlobMatch(const std::string& glob, const std::string& name) {
+  return fnmatch(glob.c_str(), name.c_str(), 0) == 0;
+}
+
+bool AnyGlobMatches(const std::vector<std::string>& globs, const std::string& name) {
+  for (const std::string& glob : globs) {
+    if (GlobMatch(glob, name)) return true;
+  }
+  return false;
+}
+
+// The part of `glob` before its first special character: every name the glob
+// matches starts with it.
+std::string_view LiteralPrefix(std::string_view glob) {
+  size_t special = glob.find_first_of(kGlobChars);
+  return special == std::string_view::npos ? glob : glob.substr(0, special);
+}
+
+// Submission order: lower create_revision first, then name.
+bool Earlier(const UnitView& a, const UnitView& b) {
+  if (a.create_revision != b.create_revision) return a.create_revision < b.create_revision;
+  return a.name < b.name;
+}
+
+bool MetadataMatches(const FleetOptions& options, const MachineView& machine) {
+  for (const auto& [key, accepted] : options.machine_metadata) {
+    auto it = machine.metadata.find(key);
+    if (it == machine.metadata.end()) return false;
+    if (std::find(accepted.begin(), accepted.end(), it->second) == accepted.end()) return false;
+  }
+  return true;
+}
+
+// "region=east role=db|web"
+std::string DescribeMetadata(const std::map<std::string, std::vector<std::string>>& metadata) {
+  std::vector<std::string> parts;
+  for (const auto& [key, accepted] : metadata) {
+    parts.push_back(absl::StrCat(key, "=", absl::StrJoin(accepted, "|")));
+  }
+  return absl::StrJoin(parts, " ");
+}
+
+// MachineID= and MachineMetadata=: what depends on the machine alone.
+bool StaticFit(const FleetOptions& options, const MachineView& machine) {
+  return (options.machine_id.empty() || options.machine_id == machine.id) &&
+         MetadataMatches(options, machine);
+}
+
+// Whether `a` and `b` may never share a machine because of Conflicts= or
+// Replaces=, declared on either side.
+bool Clash(const UnitView& a, const UnitView& b) {
+  return AnyGlobMatches(a.options.conflicts, b.name) ||
+         AnyGlobMatches(b.options.conflicts, a.name) ||
+         AnyGlobMatches(a.options.replaces, b.name) || AnyGlobMatches(b.options.replaces, a.name);
+}
+
+// Calls fn(x) for every unit x != u of the snapshot that u replaces. Names
+// without glob characters are looked up; globs scan every unit (Replaces=
+// with a glob is rare).
+template <typename Fn>
+void ForEachReplaced(const ClusterSnapshot& snapshot, const UnitView& u, Fn fn) {
+  absl::flat_hash_set<std::string_view> seen;
+  for (const std::string& glob : u.options.replaces) {
+    if (glob.find_first_of(kGlobChars) == std::string::npos) {
+      auto it = snapshot.units.find(glob);
+      if (it != snapshot.units.end() && it->second.name != u.name && seen.insert(glob).second) {
+        fn(it->second);
+      }
+      continue;
+    }
+    for (const auto& [name, x] : snapshot.units) {
+      if (name != u.name && GlobMatch(glob, name) && seen.insert(name).second) fn(x);
+    }
+  }
+}
+
+// The earliest-submitted unit that `u` replaces and that replaces `u` too, if
+// it was submitted before `u` (then `u` is never placed).
+const UnitView* MutualReplaceWinner(const ClusterSnapshot& snapshot, const UnitView& u) {
+  const UnitView* winner = nullptr;
+  ForEachReplaced(snapshot, u, [&](const UnitView& x) {
+    if (AnyGlobMatches(x.options.replaces, u.name) && Earlier(x, u) &&
+        (winner == nullptr || Earlier(x, *winner))) {
+      winner = &x;
+    }
+  });
+  return winner;
+}
+
+std::string MutualReplaceReason(const UnitView& winner) {
+  return absl::StrCat("replaces ", winner.name, ", which replaces it too; ", winner.name,
+                      " was submitted first and wins");
+}
+
+// The global units of a snapshot, in submission order, and the rule that
+// decides which of them run on a machine. Shared by Reconcile and
+// UnitsForMachine so both always agree.
+class GlobalSet {
+ public:
+  explicit GlobalSet(const ClusterSnapshot& snapshot) {
+    for (const auto& [name, unit] : snapshot.units) {
+      if (unit.options.global) globals_.push_back(&unit);
+    }
+    std::sort(globals_.begin(), globals_.end(),
+              [](const UnitView* a, const UnitView* b) { return Earlier(*a, *b); });
+    const size_t n = globals_.size();
+    excluded_.resize(n);
+    clash_.assign(n * n, false);
+    for (size_t i = 0; i < n; ++i) {
+      const UnitView& g = *globals_[i];
+      if (!g.options.machine_of.empty()) {
+        excluded_[i] = "Global=true units cannot use MachineOf=";
+      } else if (const UnitView* winner = MutualReplaceWinner(snapshot, g)) {
+        excluded_[i] = MutualReplaceReason(*winner);
+      }
+      for (size_t j = 0; j < i; ++j) {
+        if (Clash(g, *globals_[j])) clash_[i * n + j] = clash_[j * n + i] = true;
+      }
+    }
+  }
+
+  size_t size() const { return globals_.size(); }
+  const UnitView& unit(size_t i) const { return *globals_[i]; }
+
+  // Indices of the globals that run on `machine`, ascending.
+  std::vector<size_t> RunningOn(const MachineView& machine) const {
+    std::vector<size_t> running;
+    for (size_t i = 0; i < globals_.size(); ++i) {
+      if (excluded_[i] || !StaticFit(globals_[i]->options, machine)) continue;
+      if (BlockerOn(i, running) == nullptr) running.push_back(i);
+    }
+    return running;
+  }
+
+  // Why global `i` runs on none of `snapshot.machines`. Only meaningful when
+  // it runs nowhere.
+  std::string WhyNowhere(size_t i, const ClusterSnapshot& snapshot) const {
+    if (excluded_[i]) return *excluded_[i];
+    const FleetOptions& options = globals_[i]->options;
+    if (snapshot.machines.empty()) return "no machine is alive";
+    if (!options.machine_id.empty()) {
+      auto it = snapshot.machines.find(options.machine_id);
+      if (it == snapshot.machines.end()) {
+        return absl::StrCat("MachineID=", options.machine_id, ": the machine is not alive");
+      }
+      if (!MetadataMatches(options, it->second)) {
+        return absl::StrCat("MachineID=", options.machine_id,
+                            ": the machine does not match MachineMetadata ",
+                            DescribeMetadata(options.machine_metadata));
+      }
+    }
+    // Some machine fits statically: an earlier global blocks it everywhere.
+    // Name the blocker on the first such machine, by id.
+    std::vector<const MachineView*> fitting;
+    for (const auto& [id, machine] : snapshot.machines) {
+      if (StaticFit(options, machine)) fitting.push_back(&machine);
+    }
+    if (fitting.empty()) {
+      return absl::StrCat("no machine matches MachineMetadata ",
+                          DescribeMetadata(options.machine_metadata));
+    }
+    const MachineView* first = *std::min_element(
+        fitting.begin(), fitting.end(),
+        [](const MachineView* a, const MachineView* b) { return a->id < b->id; });
+    const UnitView* blocker = BlockerOn(i, RunningOn(*first));
+    return absl::StrCat("conflicts with global ", blocker == nullptr ? "units" : blocker->name,
+                        " on every matching machine");
+  }
+
+ private:
+  const UnitView* BlockerOn(size_t i, const std::vector<size_t>& running) const {
+    for (size_t j : running) {
+      if (clash_[i * globals_.size() + j]) return globals_[j];
+    }
+    return nullptr;
+  }
+
+  std::vector<const UnitView*> globals_;
+  std::vector<std::optional<std::string>> excluded_;  // why global i runs nowhere at all
+  std::vector<bool> clash_;                           // n x n
+};
+
+// One Reconcile: a working copy of the schedule, with indexes that make each
+// placement cheap, changed step by step and turned into a Plan at the end.
+class Planner {
+ public:
+  explicit Planner(const ClusterSnapshot& snapshot);
+  Plan Run();
+
+ private:
+  enum class Misfit { kNone, kMachineId, kMetadata, kPeer, kFull, kConflict, kReplace };
+  enum class Visit : uint8_t { kNew, kActive, kDone };
+
+  struct MachineState {
+    const MachineView* view = nullptr;
+    int count = 0;               // non-global units placed here + globals running here
+    std::vector<int> units;      // non-global units placed here
+    std::vector<int> globals;    // global units running here
+    std::vector<int> classes;    // metadata classes this machine belongs to
+  };
+  struct UnitState {
+    const UnitView* view = nullptr;
+    int stored = kNoMachine;   // alive machine of the stored schedule
+    const std::string* stored_id = nullptr;  // machine id in the stored schedule, if any
+    int machine = kNoMachine;  // working placement (non-global units)
+    Visit visit = Visit::kNew;
+    std::vector<uint32_t> own_globs;   // ids of its Conflicts= globs
+    std::vector<uint32_t> name_globs;  // ids of the Conflicts= globs that match its name
+  };
+  // The machines matching one MachineMetadata= constraint, by load then id.
+  struct MetadataClass {
+    absl::btree_set<std::pair<int, int>> by_load;  // (count, machine index)
+  };
+  // Why the machines scanned for a unit did not fit it.
+  struct ScanStats {
+    int full = 0;
+    int conflict = 0;
+    int replace = 0;
+    int peer = 0;
+    std::vector<int> conflict_machines;  // the first few, for the reason
+    int replace_machine = kNoMachine;
+    int peer_machine = kNoMachine;
+  };
+
+  const UnitView& View(int u) const { return *units_[u].view; }
+  bool IsGlobal(int u) const { return View(u).options.global; }
+  int FindUnit(std::string_view name) const {
+    auto it = unit_index_.find(name);
+    return it == unit_index_.end() ? -1 : it->second;
+  }
+  int FindMachine(std::string_view id) const {
+    auto it = machine_index_.find(id);
+    return it == machine_index_.end() ? kNoMachine : it->second;
+  }
+  static uint64_t CountKey(uint32_t glob, int machine) {
+    return (uint64_t{glob} << 32) | static_cast<uint32_t>(machine);
+  }
+  static int Lookup(const absl::flat_hash_map<uint64_t, int>& counts, uint64_t key) {
+    auto it = counts.find(key);
+    return it == counts.end() ? 0 : it->second;
+  }
+
+  void IndexConflictGlobs();
+  void IndexReplaces();
+  void PlaceGlobals();
+  int ClassFor(const FleetOptions& options);
+  void SetCount(int m, int count);
+  void AddToMachine(int u, int m, int delta);
+  void Place(int u, int m);
+  void Unplace(int u);
+  void Evict(int u, int m);
+
+  Misfit Check(int u, int m, bool check_static) const;
+  bool ConflictOn(int u, int m) const;
+  int ConflictingUnitOn(int u, int m) const;
+  int ReplaceClashOn(int u, int m) const;
+  std::string Describe(int u, int m, Misfit misfit) const;
+  std::string ScanReason(int u, const ScanStats& stats) const;
+
+  void Keep(int u);
+  void PlaceUnit(int u);
+  void Decide(int u);
+  bool TryPlaceAt(int u, int m);
+
+  const ClusterSnapshot& snapshot_;
+  GlobalSet globals_;
+  std::vector<UnitState> units_;  // every unit of the snapshot, in submission order
+  absl::flat_hash_map<std::string_view, int> unit_index_;
+  std::vector<MachineState> machines_;  // alive machines, by id
+  absl::flat_hash_map<std::string_view, int> machine_index_;
+  std::vector<MetadataClass> classes_;  // classes_[0]: every machine
+  absl::flat_hash_map<std::string, int> class_index_;
+
+  // Conflicts= globs, interned; per (glob, machine): how many units there
+  // match the glob, and how many declare it.
+  std::vector<const std::string*> globs_;
+  absl::flat_hash_map<uint64_t, int> match_count_;
+  absl::flat_hash_map<uint64_t, int> declare_count_;
+
+  // Replaces= relations (rare), by unit index, and the units that lose a
+  // mutual Replaces= (-> the winner).
+  absl::flat_hash_map<int, std::vector<int>> replaced_;
+  absl::flat_hash_map<int, std::vector<int>> replaced_by_;
+  absl::flat_hash_map<int, int> superseded_;
+  // MachineOf= peer -> units that name it.
+  absl::flat_hash_map<int, std::vector<int>> dependents_;
+
+  std::vector<int> queue_;  // units to place, processed in order; evictions appended
+  // A safety net: evictions allowed in this Reconcile (one per unit). Evicting
+  // only older units already makes chains of Replaces= end.
+  int64_t evictions_left_ = 0;
+  absl::flat_hash_map<int, std::string> reasons_;       // unplaced unit -> why
+  absl::flat_hash_map<int, std::string> global_reasons_;  // global running nowhere -> why
+};
+
+Planner::Planner(const ClusterSnapshot& snapshot) : snapshot_(snapshot), globals_(snapshot) {
+  // Sort (revision, unit) pairs: most comparisons never touch the UnitView.
+  std::vector<std::pair<int64_t, const UnitView*>> order;
+  order.reserve(snapshot.units.size());
+  for (const auto& [name, unit] : snapshot.units) order.emplace_back(unit.create_revision, &unit);
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : a.second->name < b.second->name;
+  });
+  units_.resize(order.size());
+  for (size_t i = 0; i < order.size(); ++i) units_[i].view = order[i].second;
+  unit_index_.reserve(units_.size());
+  for (size_t i = 0; i < units_.size(); ++i) unit_index_.emplace(units_[i].view->name, i);
+
+  std::vector<const MachineView*> machines;
+  machines.reserve(snapshot.machines.size());
+  for (const auto& [id, machine] : snapshot.machines) machines.push_back(&machine);
+  std::sort(machines.begin(), machines.end(),
+            [](const MachineView* a, const MachineView* b) { return a->id < b->id; });
+  machines_.resize(machines.size());
+  machine_index_.reserve(machines.size());
+  classes_.emplace_back();
+  for (size_t m = 0; m < machines.size(); ++m) {
+    machines_[m].view = machines[m];
+    machines_[m].classes.push_back(0);
+    machine_index_.emplace(machines[m]->id, m);
+    classes_[0].by_load.emplace(0, m);
+  }
+
+  for (size_t u = 0; u < units_.size(); ++u) {
+    const UnitView& view = *units_[u].view;
+    if (view.options.global) continue;
+    auto it = snapshot.schedule.find(view.name);
+    if (it != snapshot.schedule.end()) {
+      units_[u].stored_id = &it->second;
+      units_[u].stored = FindMachine(it->second);
+    }
+    for (const std::string& peer : view.options.machine_of) {
+      int p = FindUnit(peer);
+      if (p >= 0) dependents_[p].push_back(u);
+    }
+  }
+  IndexConflictGlobs();
+  IndexReplaces();
+}
+
+void Planner::IndexConflictGlobs() {
+  absl::flat_hash_map<std::string_view, uint32_t> ids;  // every glob; exact names match themselves
+  absl::flat_hash_map<std::string_view, std::vector<uint32_t>> by_prefix;  // globs with wildcards
+  for (UnitState& unit : units_) {
+    for (const std::string& glob : unit.view->options.conflicts) {
+      auto [it, inserted] = ids.emplace(glob, globs_.size());
+      if (inserted) {
+        globs_.push_back(&glob);
+        if (glob.find_first_of(kGlobChars) != std::string::npos) {
+          by_prefix[LiteralPrefix(glob)].push_back(it->second);
+        }
+      }
+      if (std::find(unit.own_globs.begin(), unit.own_globs.end(), it->second) ==
+          unit.own_globs.end()) {
+        unit.own_globs.push_back(it->second);
+      }
+    }
+  }
+  if (globs_.empty()) return;
+  std::vector<size_t> lengths;
+  for (const auto& [prefix, ids_of_prefix] : by_prefix) lengths.push_back(prefix.size());
+  std::sort(lengths.begin(), lengths.end());
+  lengths.erase(std::unique(lengths.begin(), lengths.end()), lengths.end());
+  for (UnitState& unit : units_) {
+    const std::string& name = unit.view->name;
+    if (auto exact = ids.find(name);
+        exact != ids.end() && name.find_first_of(kGlobChars) == std::string::npos) {
+      unit.name_globs.push_back(exact->second);
+    }
+    for (size_t length : lengths) {
+      if (length > name.size()) break;
+      auto it = by_prefix.find(std::string_view(name).substr(0, length));
+      if (it == by_prefix.end()) continue;
+      for (uint32_t glob : it->second) {
+        if (GlobMatch(*globs_[glob], name)) unit.name_globs.push_back(glob);
+      }
+    }
+  }
+}
+
+void Planner::IndexReplaces() {
+  for (size_t u = 0; u < units_.size(); ++u) {
+    const UnitView& view = *units_[u].view;
+    if (view.options.replaces.empty()) continue;
+    ForEachReplaced(snapshot_, view, [&](const UnitView& x) {
+      const int xi = FindUnit(x.name);
+      replaced_[static_cast<int>(u)].push_back(xi);
+      replaced_by_[xi].push_back(static_cast<int>(u));
+    });
+  }
+  for (auto& [u, list] : replaced_) std::sort(list.begin(), list.end());
+  for (auto& [x, list] : replaced_by_) std::sort(list.begin(), list.end());
+  // Mutual Replaces=: the later-submitted (higher index) one loses.
+  for (const auto& [u, list] : replaced_) {
+    for (int x : list) {
+      if (x > u) continue;  // each pair once, from its later unit
+      auto back = replaced_.find(x);
+      if (back == replaced_.end() ||
+          !std::binary_search(back->second.begin(), back->second.end(), u)) {
+        continue;
+      }
+      auto [it, inserted] = superseded_.emplace(u, x);
+      if (!inserted) it->second = std::min(it->second, x);
+    }
+  }
+}
+
+void Planner::PlaceGlobals() {
+  std::vector<bool> runs_somewhere(globals_.size(), false);
+  for (size_t m = 0; m < machines_.size(); ++m) {
+    for (size_t g : globals_.RunningOn(*machines_[m].view)) {
+      runs_somewhere[g] = true;
+      int u = FindUnit(globals_.unit(g).name);
+      machines_[m].globals.push_back(u);
+      AddToMachine(u, m, +1);
+    }
+  }
+  for (size_t g = 0; g < globals_.size(); ++g) {
+    if (!runs_somewhere[g]) {
+      global_reasons_[FindUnit(globals_.unit(g).name)] = globals_.WhyNowhere(g, snapshot_);
+    }
+  }
+}
+
+int Planner::ClassFor(const FleetOptions& options) {
+  if (options.machine_metadata.empty()) return 0;
+  std::string key;
+  for (const auto& [k, accepted] : options.machine_metadata) {
+    absl::StrAppend(&key, k.size(), ":", k);
+    for (const std::string& value : accepted) absl::StrAppend(&key, ",", value.size(), ":", value);
+    key.push_back(';');
+  }
+  auto [it, inserted] = class_index_.emplace(std::move(key), classes_.size());
+  if (!inserted) return it->second;
+  MetadataClass& created = classes_.emplace_back();
+  for (size_t m = 0; m < machines_.size(); ++m) {
+    if (!MetadataMatches(options, *machines_[m].view)) continue;
+    created.by_load.emplace(machines_[m].count, m);
+    machines_[m].classes.push_back(it->second);
+  }
+  return it->second;
+}
+
+void Planner::SetCount(int m, int count) {
+  MachineState& machine = machines_[m];
+  for (int c : machine.classes) {
+    classes_[c].by_load.erase({machine.count, m});
+    classes_[c].by_load.emplace(count, m);
+  }
+  machine.count = count;
+}
+
+// Adds (delta=+1) or removes (-1) what unit `u` contributes to machine `m`:
+// its load and its Conflicts= counts.
+void Planner::AddToMachine(int u, int m, int delta) {
+  SetCount(m, machines_[m].count + delta);
+  for (uint32_t glob : units_[u].own_globs) declare_count_[CountKey(glob, m)] += delta;
+  for (uint32_t glob : units_[u].name_globs) match_count_[CountKey(glob, m)] += delta;
+}
+
+void Planner::Place(int u, int m) {
+  units_[u].machine = m;
+  machines_[m].units.push_back(u);
+  AddToMachine(u, m, +1);
+  reasons_.erase(u);
+}
+
+void Planner::Unplace(int u) {
+  int m = units_[u].machine;
+  std::vector<int>& here = machines_[m].units;
+  here.erase(std::find(here.begin(), here.end(), u));
+  AddToMachine(u, m, -1);
+  units_[u].machine = kNoMachine;
+}
+
+// `u`, already unplaced from `m` by Replaces=, goes back to the queue, with
+// the units that follow it to `m` with MachineOf=.
+void Planner::Evict(int u, int m) {
+  --evictions_left_;
+  units_[u].visit = Visit::kNew;
+  queue_.push_back(u);
+  std::vector<int> followers = {u};
+  while (!followers.empty()) {
+    int peer = followers.back();
+    followers.pop_back();
+    auto it = dependents_.find(peer);
+    if (it == dependents_.end()) continue;
+    for (int d : it->second) {
+      if (units_[d].machine != m) continue;
+      Unplace(d);
+      units_[d].visit = Visit::kNew;
+      queue_.push_back(d);
+      followers.push_back(d);
+    }
+  }
+}
+
+bool Planner::ConflictOn(int u, int m) const {
+  for (uint32_t glob : units_[u].own_globs) {
+    if (Lookup(match_count_, CountKey(glob, m)) > 0) return true;
+  }
+  for (uint32_t glob : units_[u].name_globs) {
+    if (Lookup(declare_count_, CountKey(glob, m)) > 0) return true;
+  }
+  return false;
+}
+
+// The first-submitted unit on `m` that `u` conflicts with (slow; for reasons
+// only), or -1.
+int Planner::ConflictingUnitOn(int u, int m) const {
+  const UnitView& unit = View(u);
+  int first = -1;
+  for (const std::vector<int>* list : {&machines_[m].globals, &machines_[m].units}) {
+    for (int x : *list) {
+      if (x == u || (first >= 0 && x > first)) continue;
+      if (AnyGlobMatches(unit.options.conflicts, View(x).name) ||
+          AnyGlobMatches(View(x).options.conflicts, unit.name)) {
+        first = x;
+      }
+    }
+  }
+  return first;
+}
+
+// The first-submitted unit on `m` that `u` replaces or that replaces `u`, or -1.
+int Planner::ReplaceClashOn(int u, int m) const {
+  int first = -1;
+  for (const auto* relation : {&replaced_, &replaced_by_}) {
+    auto it = relation->find(u);
+    if (it == relation->end()) continue;
+    for (int x : it->second) {  // ascending
+      if (first >= 0 && x > first) break;
+      const std::vector<int>& here = machines_[m].globals;
+      if (IsGlobal(x) ? std::find(here.begin(), here.end(), x) != here.end()
+                      : units_[x].machine == m) {
+        first = x;
+        break;
+      }
+    }
+  }
+  return first;
+}
+
+Planner::Misfit Planner::Check(int u, int m, bool check_static) const {
+  const FleetOptions& options = View(u).options;
+  const MachineState& machine = machines_[m];
+  if (check_static) {
+    if (!options.machine_id.empty() && options.machine_id != machine.view->id) {
+      return Misfit::kMachineId;
+    }
+    if (!MetadataMatches(options, *machine.view)) return Misfit::kMetadata;
+  }
+  for (const std::string& peer : options.machine_of) {
+    int p = FindUnit(peer);
+    if (p < 0) return Misfit::kPeer;
+    if (IsGlobal(p)) {
+      if (std::find(machine.globals.begin(), machine.globals.end(), p) == machine.globals.end()) {
+        return Misfit::kPeer;
+      }
+    } else if (units_[p].machine != m) {
+      return Misfit::kPeer;
+    }
+  }
+  if (machine.view->capacity != 0 && machine.count >= static_cast<int64_t>(machine.view->capacity)) {
+    return Misfit::kFull;
+  }
+  if (ConflictOn(u, m)) return Misfit::kConflict;
+  if (ReplaceClashOn(u, m) >= 0) return Misfit::kReplace;
+  return Misfit::kNone;
+}
+
+std::string Planner::Describe(int u, int m, Misfit misfit) const {
+  const MachineView& machine = *machines_[m].view;
+  const FleetOptions& options = View(u).options;
+  switch (misfit) {
+    case Misfit::kNone:
+      return absl::StrCat("machine ", machine.id, " fits");
+    case Misfit::kMachineId:
+      return absl::StrCat("machine ", machine.id, " is not MachineID=", options.machine_id);
+    case Misfit::kMetadata:
+      return absl::StrCat("machine ", machine.id, " does not match MachineMetadata ",
+                          DescribeMetadata(options.machine_metadata));
+    case Misfit::kPeer:
+      for (const std::string& peer : options.machine_of) {
+        int p = FindUnit(peer);
+        if (p < 0) return absl::StrCat("waits for MachineOf=", peer, ", which is not loaded");
+        if (IsGlobal(p)) {
+          const std::vector<int>& here = machines_[m].globals;
+          if (std::find(here.begin(), here.end(), p) == here.end()) {
+            return absl::StrCat("machine ", machine.id, " does not run MachineOf=", peer);
+          }
+        } else if (units_[p].machine != m) {
+          return absl::StrCat("MachineOf=", peer, " is not on machine ", machine.id);
+        }
+      }
+      return absl::StrCat("machine ", machine.id, " lacks a MachineOf= peer");
+    case Misfit::kFull:
+      return absl::StrCat("machine ", machine.id, " is at capacity (", machine.capacity,
+                          " units)");
+    case Misfit::kConflict: {
+      int x = ConflictingUnitOn(u, m);
+      return absl::StrCat("conflicts with ", x < 0 ? "a unit" : View(x).name, " on machine ",
+                          machine.id);
+    }
+    case Misfit::kReplace: {
+      int x = ReplaceClashOn(u, m);
+      return absl::StrCat("cannot share machine ", machine.id, " with ",
+                          x < 0 ? "a unit" : View(x).name, " (Replaces=)");
+    }
+  }
+  std::abort();  // unreachable: the switch is exhaustive
+}
+
+std::string Planner::ScanReason(int u, const ScanStats& stats) const {
+  const int categories =
+      (stats.full > 0) + (stats.conflict > 0) + (stats.replace > 0) + (stats.peer > 0);
+  std::vector<int> conflicting_units;  // in submission order
+  for (int m : stats.conflict_machines) {
+    int x = ConflictingUnitOn(u, m);
+    if (x >= 0) conflicting_units.push_back(x);
+  }
+  std::sort(conflicting_units.begin(), conflicting_units.end());
+  conflicting_units.erase(std::unique(conflicting_units.begin(), conflicting_units.end()),
+                          conflicting_units.end());
+  std::vector<std::string> conflicting;
+  for (int x : conflicting_units) conflicting.push_back(View(x).name);
+  if (stats.conflict > static_cast<int>(stats.conflict_machines.size())) {
+    conflicting.push_back("...");
+  }
+  const std::string conflict_names = absl::StrJoin(conflicting, ", ");
+  const std::string replace_name =
+      stats.replace_machine == kNoMachine ? ""
+                                          : View(ReplaceClashOn(u, stats.replace_machine)).name;
+  const std::string peer_text = stats.peer_machine == kNoMachine
+                                    ? ""
+                                    : Describe(u, stats.peer_machine, Misfit::kPeer);
+  if (categories == 1) {
+    if (stats.conflict > 0) {
+      return absl::StrCat("conflicts with ", conflict_names, " on every fitting machine");
+    }
+    if (stats.full > 0) return "every fitting machine is at capacity";
+    if (stats.replace > 0) {
+      return absl::StrCat("cannot share a machine with ", replace_name,
+                          " (Replaces=) on any fitting machine");
+    }
+    return absl::StrCat("no fitting machine runs its MachineOf= peers (e.g. ", peer_text, ")");
+  }
+  std::vector<std::string> parts;
+  if (stats.full > 0) parts.push_back(absl::StrCat(stats.full, " at capacity"));
+  if (stats.conflict > 0) {
+    parts.push_back(absl::StrCat(stats.conflict, " with conflicting units (", conflict_names, ")"));
+  }
+  if (stats.replace > 0) {
+    parts.push_back(absl::StrCat(stats.replace, " with ", replace_name, " (Replaces=)"));
+  }
+  if (stats.peer > 0) {
+    parts.push_back(absl::StrCat(stats.peer, " without its MachineOf= peers (", peer_text, ")"));
+  }
+  return absl::StrCat("no fitting machine: ", absl::StrJoin(parts, "; "));
+}
+
+// Keeps `u` on its stored machine if that machine is alive and still fits,
+// deciding its non-global MachineOf= peers first.
+void Planner::Keep(int u) {
+  UnitState& unit = units_[u];
+  unit.visit = Visit::kActive;
+  for (const std::string& peer : unit.view->options.machine_of) {
+    int p = FindUnit(peer);
+    if (p >= 0 && !IsGlobal(p) && units_[p].stored != kNoMachine &&
+        units_[p].visit == Visit::kNew) {
+      Keep(p);
+    }
+  }
+  unit.visit = Visit::kDone;
+  if (superseded_.contains(u)) return;
+  if (Check(u, unit.stored, /*check_static=*/true) == Misfit::kNone) Place(u, unit.stored);
+}
+
+// Places `u` (after its unplaced MachineOf= peers), or records why it cannot.
+void Planner::PlaceUnit(int u) {
+  UnitState& unit = units_[u];
+  if (unit.machine != kNoMachine || unit.visit != Visit::kNew) return;
+  unit.visit = Visit::kActive;
+  std::string cycle_peer;
+  for (const std::string& peer : unit.view->options.machine_of) {
+    int p = FindUnit(peer);
+    if (p < 0 || IsGlobal(p) || units_[p].machine != kNoMachine) continue;
+    if (units_[p].visit == Visit::kActive) {
+      cycle_peer = peer;
+    } else {
+      PlaceUnit(p);
+    }
+  }
+  unit.visit = Visit::kDone;  // (units_ never resizes: `unit` stays valid)
+  if (!cycle_peer.empty()) {
+    reasons_[u] = absl::StrCat("MachineOf= forms a cycle through ", cycle_peer);
+    return;
+  }
+  Decide(u);
+}
+
+// Tries `u` on `m`, evicting the units it replaces there (if they were all
+// submitted before `u`, none is a MachineOf= peer of `u`, and the eviction
+// budget is not spent). On failure everything is as before.
+bool Planner::TryPlaceAt(int u, int m) {
+  std::vector<int> victims;
+  auto it = replaced_.find(u);
+  if (it != replaced_.end()) {
+    const std::vector<std::string>& peers = View(u).options.machine_of;
+    for (int x : it->second) {
+      if (IsGlobal(x) || units_[x].machine != m) continue;
+      if (x > u || evictions_left_ < 1 ||
+          std::find(peers.begin(), peers.end(), View(x).name) != peers.end()) {
+        victims.clear();  // x stays, so u cannot go to m
+        break;
+      }
+      victims.push_back(x);
+    }
+  }
+  for (int x : victims) Unplace(x);
+  if (Check(u, m, /*check_static=*/true) == Misfit::kNone) {
+    Place(u, m);
+    for (int x : victims) Evict(x, m);
+    return true;
+  }
+  for (int x : victims) Place(x, m);
+  return false;
+}
+
+void Planner::Decide(int u) {
+  const UnitView& view = View(u);
+  const FleetOptions& options = view.options;
+  if (auto it = superseded_.find(u); it != superseded_.end()) {
+    reasons_[u] = MutualReplaceReason(View(it->second));
+    return;
+  }
+  // MachineOf=: the machine of the non-global peers, all the same.
+  int target = kNoMachine;
+  std::string prefix;
+  for (const std::string& peer : options.machine_of) {
+    int p = FindUnit(peer);
+    if (p < 0) {
+      reasons_[u] = absl::StrCat("waits for MachineOf=", peer, ", which is not loaded");
+      return;
+    }
+    if (IsGlobal(p)) continue;
+    int m = units_[p].machine;
+    if (m == kNoMachine) {
+      reasons_[u] = absl::StrCat("waits for MachineOf=", peer, ", which is not scheduled");
+      return;
+    }
+    if (target != kNoMachine && target != m) {
+      reasons_[u] = absl::StrCat("MachineOf= peers are on different machines (", peer, " is on ",
+                                 machines_[m].view->id, ", ", prefix, ")");
+      return;
+    }
+    target = m;
+    prefix = absl::StrCat("MachineOf=", peer, " is on ", machines_[m].view->id);
+  }
+  if (!options.machine_id.empty()) {
+    int m = FindMachine(options.machine_id);
+    if (m == kNoMachine) {
+      reasons_[u] = absl::StrCat("MachineID=", options.machine_id, ": the machine is not alive");
+      return;
+    }
+    if (target != kNoMachine && target != m) {
+      reasons_[u] = absl::StrCat(prefix, ", not on MachineID=", options.machine_id);
+      return;
+    }
+    target = m;
+    prefix = absl::StrCat("MachineID=", options.machine_id);
+  }
+  if (target != kNoMachine) {
+    if (!TryPlaceAt(u, target)) {
+      reasons_[u] = absl::StrCat(prefix, ": ", Describe(u, target, Check(u, target, true)));
+    }
+    return;
+  }
+  // Replaces=: first the machines that run a unit it replaces, by load then id.
+  if (auto it = replaced_.find(u); it != replaced_.end()) {
+    std::vector<std::pair<int, int>> candidates;
+    for (int x : it->second) {
+      int m = units_[x].machine;
+      if (!IsGlobal(x) && m != kNoMachine) candidates.emplace_back(machines_[m].count, m);
+    }
+    std::sort(candidates.begin(), candidates.end());
+    candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+    for (const auto& [count, m] : candidates) {
+      if (TryPlaceAt(u, m)) return;
+    }
+  }
+  const int c = ClassFor(options);
+  if (classes_[c].by_load.empty()) {
+    reasons_[u] = machines_.empty() ? "no machine is alive"
+                                    : absl::StrCat("no machine matches MachineMetadata ",
+                                                   DescribeMetadata(options.machine_metadata));
+    return;
+  }
+  ScanStats stats;
+  for (const auto& [count, m] : classes_[c].by_load) {
+    switch (Check(u, m, /*check_static=*/false)) {
+      case Misfit::kNone: {
+        const int chosen = m;  // Place() reorders by_load: stop iterating first
+        Place(u, chosen);
+        return;
+      }
+      case Misfit::kMachineId:
+      case Misfit::kMetadata:
+        break;  // not checked while scanning a class
+      case Misfit::kPeer:
+        if (stats.peer++ == 0) stats.peer_machine = m;
+        break;
+      case Misfit::kFull:
+        ++stats.full;
+        break;
+      case Misfit::kConflict:
+        if (stats.conflict++ < 3) stats.conflict_machines.push_back(m);
+        break;
+      case Misfit::kReplace:
+        if (stats.replace++ == 0) stats.replace_machine = m;
+        break;
+    }
+  }
+  reasons_[u] = ScanReason(u, stats);
+}
+
+Plan Planner::Run() {
+  PlaceGlobals();
+  evictions_left_ = static_cast<int64_t>(units_.size());
+  // Keep what is stored on live machines that still fit.
+  for (size_t u = 0; u < units_.size(); ++u) {
+    if (!IsGlobal(u) && units_[u].stored != kNoMachine && units_[u].visit == Visit::kNew) Keep(u);
+  }
+  for (UnitState& unit : units_) unit.visit = Visit::kNew;
+  // Place the rest in submission order; evicted units come back at the end.
+  // Then try the units left over again, until a pass places nothing: an
+  // eviction may have made room for a unit tried before it. The last pass
+  // runs on the final schedule, so every reason describes the plan's result
+  // (and the next Reconcile gives the same reasons).
+  for (bool placed_some = true; placed_some;) {
+    queue_.clear();
+    for (size_t u = 0; u < units_.size(); ++u) {
+      if (!IsGlobal(u) && units_[u].machine == kNoMachine) {
+        units_[u].visit = Visit::kNew;
+        queue_.push_back(u);
+      }
+    }
+    const size_t left = queue_.size();
+    for (size_t i = 0; i < queue_.size(); ++i) PlaceUnit(queue_[i]);
+    size_t still_left = 0;
+    for (size_t u = 0; u < units_.size(); ++u) {
+      still_left += !IsGlobal(u) && units_[u].machine == kNoMachine;
+    }
+    placed_some = still_left < left || queue_.size() > left;
+  }
+
+  Plan plan;
+  for (size_t u = 0; u < units_.size(); ++u) {
+    const std::string& name = View(u).name;
+    if (IsGlobal(u)) {
+      if (auto it = global_reasons_.find(u); it != global_reasons_.end()) {
+        plan.unplaceable[name] = it->second;
+      }
+      continue;
+    }
+    const std::string* stored = units_[u].stored_id;
+    const int m = units_[u].machine;
+    if (m != kNoMachine) {
+      const std::string& id = machines_[m].view->id;
+      if (stored == nullptr || *stored != id) plan.assign.emplace_back(name, id);
+      continue;
+    }
+    if (stored != nullptr) plan.unassign.push_back(name);
+    auto reason = reasons_.find(u);
+    if (reason == reasons_.end()) std::abort();  // invariant: the last pass gave every one a reason
+    plan.unplaceable[name] = reason->second;
+  }
+  for (const auto& [name, machine] : snapshot_.schedule) {
+    auto it = snapshot_.units.find(name);
+    if (it == snapshot_.units.end() || it->second.options.global) plan.unassign.push_back(name);
+  }
+  std::sort(plan.assign.begin(), plan.assign.end());
+  std::sort(plan.unassign.begin(), plan.unassign.end());
+  return plan;
+}
+
+}  // namespace
+
+Plan Reconcile(const ClusterSnapshot& snapshot) { return Planner(snapshot).Run(); }
+
+void ApplyPlan(const Plan& plan, ClusterSnapshot* snapshot) {
+  for (const auto& [unit, machine] : plan.assign) snapshot->schedule[unit] = machine;
+  for (const std::string& unit : plan.unassign) snapshot->schedule.erase(unit);
+}
+
+std::vector<std::string> UnitsForMachine(const ClusterSnapshot& snapshot,
+                                         const std::string& machine_id) {
+  std::vector<std::string> names;
+  for (const auto& [unit, machine] : snapshot.schedule) {
+    if (machine != machine_id) continue;
+    auto it = snapshot.units.find(unit);
+    if (it != snapshot.units.end() && !it->second.options.global) names.push_back(unit);
+  }
+  if (auto it = snapshot.machines.find(machine_id); it != snapshot.machines.end()) {
+    GlobalSet globals(snapshot);
+    for (size_t g : globals.RunningOn(it->second)) names.push_back(globals.unit(g).name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+absl::flat_hash_map<std::string, std::vector<std::string>> UnitsByMachine(
+    const ClusterSnapshot& snapshot) {
+  absl::flat_hash_map<std::string, std::vector<std::string>> result;
+  result.reserve(snapshot.machines.size());
+  GlobalSet globals(snapshot);
+  for (const auto& [id, machine] : snapshot.machines) {
+    std::vector<std::string>& names = result[id];
+    for (size_t g : globals.RunningOn(machine)) names.push_back(globals.unit(g).name);
+  }
+  for (const auto& [unit, machine] : snapshot.schedule) {
+    auto m = result.find(machine);
+    if (m == result.end()) continue;
+    auto it = snapshot.units.find(unit);
+    if (it != snapshot.units.end() && !it->second.options.global) m->second.push_back(unit);
+  }
+  for (auto& [id, names] : result) std::sort(names.begin(), names.end());
+  return result;
+}
+
+UnitsDelta DiffUnits(const std::vector<std::string>& before,
+                     const std::vector<std::string>& after) {
+  UnitsDelta delta;
+  std::set_difference(after.begin(), after.end(), before.begin(), before.end(),
+                      std::back_inserter(delta.added));
+  std::set_difference(before.begin(), before.end(), after.begin(), after.end(),
+                      std::back_inserter(delta.removed));
+  return delta;
+}
+
+}  // namespace fleet

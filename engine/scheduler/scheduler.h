@@ -1,0 +1,151 @@
+#pragma once
+
+// The scheduler: pure functions from a snapshot of the cluster to the changes
+// the leader must write to the schedule. No I/O, no clock, no globals;
+// deterministic (the same snapshot always gives the same plan, whatever the
+// iteration order of its hash maps). Every function here is thread-compatible:
+// it only reads its arguments, so concurrent calls on snapshots that nobody
+// writes at the same time are safe.
+//
+// Semantics of the [X-Fleet] options (CoreOS fleet's, see DESIGN.md
+// "Scheduling"). A non-global unit U fits a machine M when all of these hold:
+//   - MachineID=: M's id is that id.
+//   - MachineMetadata=: for every key, M's value for the key is one of the
+//     accepted values (a machine without the key does not match).
+//   - MachineOf=: every peer runs on M (a non-global peer is scheduled to M, a
+//     global peer runs on M). A unit whose peer is not scheduled waits, and its
+//     unplaceable reason says which peer it waits for; chains A->B->C resolve
+//     in one Reconcile; a cycle of MachineOf= is unplaceable.
+//   - Conflicts=: no unit on M matches one of U's globs and U matches none of
+//     the globs of the units on M (symmetric: declared on one side is enough).
+//     Globs are fnmatch(3) patterns (`*`, `?`, `[...]`), as fleet's path.Match.
+//   - Replaces=: U never shares a machine with a unit it replaces or that
+//     replaces it. When U is placed, it goes first to a machine that runs a
+//     unit it replaces (fewest units first, ties by id), provided U fits there
+//     once the replaced units are gone; the replaced units (and the units that
+//     follow them with MachineOf=) are evicted and placed elsewhere if
+//     possible. U evicts only units submitted before it (the new version
+//     replaces the old one), so rings of Replaces= end and the schedule does
+//     not rotate from one Reconcile to the next. Replaces= only acts when U
+//     is placed: a unit already running on a live machine is not moved to
+//     evict anyone.
+//     Two units that replace each other: the one submitted first (lower
+//     create_revision, then name) wins and the other is never placed (it is
+//     unplaceable with a reason naming the winner), so exactly one runs.
+//   - capacity: M runs fewer units than its capacity (0 = unlimited); the
+//     count includes the global units that run on M.
+// Among the machines that fit, the one running the fewest units wins (the
+// count includes global units, as fleet's AgentState did), ties by id.
+// Units are placed in submission order (create_revision, then name), a unit's
+// MachineOf= peers before the unit; placements made earlier in the same plan
+// count (load, conflicts, peers).
+//
+// Global=true units are never written to the schedule. A global unit runs on
+// every alive machine that matches its MachineID= (if any) and
+// MachineMetadata=, unless a global unit submitted earlier that runs there
+// conflicts with it (Conflicts= or Replaces=, either direction): the first
+// submitted wins, on every machine. Globals ignore capacity (but count
+// toward it) and take precedence over non-global units: a non-global unit
+// does not fit a machine where a global it conflicts with runs. A global with
+// MachineOf= runs nowhere (fleet refuses that combination) and is reported
+// unplaceable.
+//
+// A scheduled unit stays on its machine while the machine is alive and still
+// fits it (checked against the global units there and the units kept before
+// it, in submission order). If a live machine no longer fits (its metadata
+// changed, its capacity went down, a conflicting global now runs there), the
+// unit is moved, as fleet's reconciler did ("target Machine unable to run
+// unit"). Moving instead of keeping means the schedule always satisfies the
+// options the operator wrote; the later-submitted of two clashing units moves.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "common/unit/fleet_options.h"
+
+namespace fleet {
+
+struct MachineView {
+  std::string id;
+  std::map<std::string, std::string> metadata;
+  uint32_t capacity = 0;  // max units, 0 = unlimited
+};
+
+struct UnitView {
+  std::string name;
+  FleetOptions options;
+  // Submission order: lower = submitted first (breaks ties, e.g. conflicting
+  // globals: first submitted wins).
+  int64_t create_revision = 0;
+};
+
+// The engine keeps one of these up to date incrementally and passes it by
+// const reference.
+struct ClusterSnapshot {
+  absl::flat_hash_map<std::string, MachineView> machines;  // alive machines only, by id
+  // Units whose desired state is loaded or launched, by name.
+  absl::flat_hash_map<std::string, UnitView> units;
+  // Non-global unit -> machine id, as stored now (may name dead machines or
+  // units no longer in `units`).
+  absl::flat_hash_map<std::string, std::string> schedule;
+};
+
+struct Plan {
+  // unit -> machine: new placements and moves, sorted by unit name.
+  std::vector<std::pair<std::string, std::string>> assign;
+  // Units to take out of the schedule, sorted by name.
+  std::vector<std::string> unassign;
+  // unit -> human-readable reason, for every unit of the snapshot that runs
+  // nowhere after the plan (non-global units left unscheduled, global units
+  // that fit no machine), e.g. "no machine matches MachineMetadata region=east"
+  // or "conflicts with web@1.service on every fitting machine".
+  absl::flat_hash_map<std::string, std::string> unplaceable;
+
+  bool operator==(const Plan&) const = default;
+};
+
+// Everything the leader must change so the schedule is right for `snapshot`:
+// unschedules units that are gone or inactive (in `schedule` but not in
+// `units`), global units found in `schedule`, and units that can be placed
+// nowhere; places unscheduled units and units whose machine is not alive or
+// no longer fits; moves units evicted by Replaces=. A unit keeps its machine
+// while that machine is alive and fits it (see above). Applying the plan and
+// calling Reconcile again gives a plan with empty `assign` and `unassign`.
+// Cost: O(N log N) for N units on an unchanged snapshot; each placement is
+// O(log M) for M machines plus the machines skipped because they do not fit.
+Plan Reconcile(const ClusterSnapshot& snapshot);
+
+// Writes `plan` into `snapshot->schedule` (assign, then unassign), as the
+// engine does after storing it. `snapshot` must not be null.
+void ApplyPlan(const Plan& plan, ClusterSnapshot* snapshot);
+
+// Names of the units `machine_id` must run, sorted: the units of `units`
+// scheduled to it in `schedule` (non-global), plus the Global=true units that
+// run on it (only when the machine is in `machines`, whose metadata decides).
+// Call it after applying the plan of Reconcile. O(size of schedule + G^2) for
+// G global units; to build the lists of many machines use UnitsByMachine.
+std::vector<std::string> UnitsForMachine(const ClusterSnapshot& snapshot,
+                                         const std::string& machine_id);
+
+// UnitsForMachine for every machine of `machines` at once, in
+// O(size of schedule + machines x G^2). Machines that run nothing are present
+// with an empty list.
+absl::flat_hash_map<std::string, std::vector<std::string>> UnitsByMachine(
+    const ClusterSnapshot& snapshot);
+
+// What changes for one agent between two of its unit lists (both sorted, as
+// UnitsForMachine returns them). An empty delta means the agent is sent
+// nothing.
+struct UnitsDelta {
+  std::vector<std::string> added;    // in `after` only, sorted
+  std::vector<std::string> removed;  // in `before` only, sorted
+  bool empty() const { return added.empty() && removed.empty(); }
+  bool operator==(const UnitsDelta&) const = default;
+};
+UnitsDelta DiffUnits(const std::vector<std::string>& before, const std::vector<std::string>& after);
+
+}  // namespace fleet
