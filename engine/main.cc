@@ -1,12 +1,170 @@
-// fleet-engine: composition root. Wires the store, scheduler, registry and
-// gRPC servers together; everything else takes its dependencies as arguments.
+// fleet-engine: composition root. Wires the store, the engine and the gRPC
+// server together; everything else takes its dependencies as arguments.
+//
+// Configuration: defaults (engine/config.h), then the YAML file of --config,
+// then the flags given on the command line (flags win).
+// Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 on a startup
+// error (logged), 2 on a usage error.
+
+#include <signal.h>
+
+#include <memory>
+#include <optional>
+#include <string>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
 #include "common/cli.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/version.h"
+#include "engine/config.h"
+#include "engine/engine.h"
+#include "engine/leadership.h"
+#include "engine/server.h"
+#include "engine/store/embedded_store.h"
+
+namespace fleet {
+namespace {
+
+struct Flags {
+  std::string config_file;
+  std::string listen;
+  std::string data_dir;
+  std::string agent_ttl;
+  std::string store;
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+};
+
+// Applies the flags that were given on top of `config`. INVALID_ARGUMENT naming the flag.
+absl::Status ApplyFlags(const CLI::App& app, const Flags& flags, EngineConfig& config) {
+  auto given = [&app](const char* name) { return app.count(name) > 0; };
+  if (given("--listen")) {
+    if (absl::Status s = ValidateListenAddress(flags.listen); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--listen: ", s.message()));
+    }
+    config.listen = flags.listen;
+  }
+  if (given("--data-dir")) {
+    if (flags.data_dir.empty()) return absl::InvalidArgumentError("--data-dir: must not be empty");
+    config.data_dir = flags.data_dir;
+  }
+  if (given("--agent-ttl")) {
+    absl::StatusOr<absl::Duration> ttl = ParseAgentTtl(flags.agent_ttl);
+    if (!ttl.ok()) return absl::InvalidArgumentError(absl::StrCat("--agent-ttl: ", ttl.status().message()));
+    config.agent_ttl = *ttl;
+  }
+  if (given("--store")) {
+    absl::StatusOr<StoreKind> kind = ParseStoreKind(flags.store);
+    if (!kind.ok()) return absl::InvalidArgumentError(absl::StrCat("--store: ", kind.status().message()));
+    config.store = *kind;
+  }
+  if (given("--ca-file")) config.ca_file = flags.ca_file;
+  if (given("--cert-file")) config.cert_file = flags.cert_file;
+  if (given("--key-file")) config.key_file = flags.key_file;
+  return absl::OkStatus();
+}
+
+int Run(const EngineConfig& config) {
+  switch (config.store) {
+    case StoreKind::kEmbedded:
+      break;
+    case StoreKind::kEtcd:
+      LogError("store etcd is not implemented yet; use --store embedded");
+      return 1;
+  }
+  if (!config.ca_file.empty() || !config.cert_file.empty() || !config.key_file.empty()) {
+    LogError("TLS (ca_file, cert_file, key_file) is not implemented yet; remove those settings "
+             "to serve plaintext");
+    return 1;
+  }
+
+  // Block the shutdown signals before any thread starts, so every thread
+  // inherits the mask and only sigwait below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  RealClock clock;
+  EmbeddedStoreOptions store_options;
+  store_options.dir = config.data_dir;
+  store_options.clock = &clock;
+  absl::StatusOr<std::unique_ptr<EmbeddedStore>> store = EmbeddedStore::Open(store_options);
+  if (!store.ok()) {
+    LogError("cannot open the store in %s: %s", config.data_dir, store.status().ToString());
+    return 1;
+  }
+  for (const std::string& note : (*store)->recovery_notes()) LogWarning("store recovery: %s", note);
+
+  EngineOptions engine_options;
+  engine_options.agent_ttl = config.agent_ttl;
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(store->get(), &clock, engine_options);
+  if (!engine.ok()) {
+    LogError("cannot load the cluster state from %s: %s", config.data_dir, engine.status().ToString());
+    return 1;
+  }
+  for (const std::string& warning : (*engine)->startup_warnings()) LogWarning("%s", warning);
+
+  SoleLeader leadership(config.listen);
+  EngineServerOptions server_options;
+  server_options.listen = config.listen;
+  absl::StatusOr<std::unique_ptr<EngineServer>> server =
+      EngineServer::Start(engine->get(), &leadership, server_options);
+  if (!server.ok()) {
+    LogError("%s", server.status().message());
+    return 1;
+  }
+  LogInfo("fleet-engine %s listening on %s (port %d), plaintext, data in %s, agent_ttl %s, "
+          "embedded store (this engine is the leader)",
+          kVersion, config.listen, (*server)->port(), config.data_dir,
+          absl::FormatDuration(config.agent_ttl));
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  LogInfo("received %s; shutting down", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  // In-flight calls get 2 s to finish; the store is closed only after the server stopped.
+  (*server)->Shutdown(absl::Seconds(2));
+  server->reset();
+  engine->reset();
+  store->reset();  // waits for writes in flight and closes the log
+  LogInfo("fleet-engine stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace fleet
 
 int main(int argc, char** argv) {
   CLI::App app{"fleet-engine: the API, durable desired state and scheduler of a fleet cluster"};
   fleet::AddVersionFlag(app, "fleet-engine");
+  fleet::Flags flags;
+  app.add_option("--config", flags.config_file,
+                 "YAML file with the same settings (keys listen, data_dir, agent_ttl, store, ca_file, "
+                 "cert_file, key_file); flags win");
+  app.add_option("--listen", flags.listen, "gRPC address HOST:PORT (default 127.0.0.1:7001)");
+  app.add_option("--data-dir", flags.data_dir, "embedded store directory (default /var/lib/fleet-engine)");
+  app.add_option("--agent-ttl", flags.agent_ttl,
+                 "a machine whose agent is silent this long is dead, e.g. 30s (default 30s)");
+  app.add_option("--store", flags.store, "embedded (default) or etcd (not implemented yet)");
+  app.add_option("--ca-file", flags.ca_file, "TLS CA certificate (TLS is not implemented yet)");
+  app.add_option("--cert-file", flags.cert_file, "TLS certificate (TLS is not implemented yet)");
+  app.add_option("--key-file", flags.key_file, "TLS private key (TLS is not implemented yet)");
   if (int code = fleet::ParseCommandLine(app, argc, argv); code >= 0) return code;
-  return 0;
+
+  fleet::EngineConfig config;
+  if (!flags.config_file.empty()) {
+    if (absl::Status s = fleet::LoadConfigFile(flags.config_file, config); !s.ok()) {
+      fleet::LogError("config: %s", s.message());
+      return 2;
+    }
+  }
+  if (absl::Status s = fleet::ApplyFlags(app, flags, config); !s.ok()) {
+    fleet::LogError("%s", s.message());
+    return 2;
+  }
+  return fleet::Run(config);
 }

@@ -1,0 +1,232 @@
+#include "engine/api/fleet_service.h"
+
+#include <deque>
+#include <optional>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+
+namespace fleet {
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+namespace {
+
+std::string NotLeaderMessage(const Leadership& leadership) {
+  std::string address = leadership.LeaderAddress();
+  return address.empty() ? "this engine is not the leader and does not know the leader yet; retry"
+                         : absl::StrCat("this engine is not the leader; the leader is at ", address);
+}
+
+}  // namespace
+
+grpc::Status FleetService::CheckLeader(grpc::ServerContext* context) const {
+  if (leadership_->IsLeader()) return grpc::Status::OK;
+  context->AddTrailingMetadata("fleet-leader", leadership_->LeaderAddress());
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, NotLeaderMessage(*leadership_));
+}
+
+grpc::Status FleetService::CreateUnit(grpc::ServerContext* context, const v1::CreateUnitRequest* request,
+                                      v1::CreateUnitResponse* response) {
+  if (grpc::Status s = CheckLeader(context); !s.ok()) return s;
+  absl::StatusOr<v1::CreateUnitResponse> result = engine_->CreateUnit(*request);
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::GetUnit(grpc::ServerContext* context, const v1::GetUnitRequest* request,
+                                   v1::Unit* response) {
+  if (grpc::Status s = CheckLeader(context); !s.ok()) return s;
+  absl::StatusOr<v1::Unit> result = engine_->GetUnit(request->name());
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::ListUnits(grpc::ServerContext* context, const v1::ListUnitsRequest* request,
+                                     v1::ListUnitsResponse* response) {
+  if (grpc::Status s = CheckLeader(context); !s.ok()) return s;
+  absl::StatusOr<v1::ListUnitsResponse> result = engine_->ListUnits(*request);
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::SetUnitDesiredState(grpc::ServerContext* context,
+                                               const v1::SetUnitDesiredStateRequest* request,
+                                               v1::Unit* response) {
+  if (grpc::Status s = CheckLeader(context); !s.ok()) return s;
+  absl::StatusOr<v1::Unit> result = engine_->SetUnitDesiredState(*request);
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::DestroyUnit(grpc::ServerContext* context, const v1::DestroyUnitRequest* request,
+                                       v1::DestroyUnitResponse* /*response*/) {
+  if (grpc::Status s = CheckLeader(context); !s.ok()) return s;
+  return ToGrpcStatus(engine_->DestroyUnit(request->name()));
+}
+
+grpc::Status FleetService::ListUnitStates(grpc::ServerContext* context,
+                                          const v1::ListUnitStatesRequest* request,
+                                          v1::ListUnitStatesResponse* response) {
+  if (grpc::Status s = CheckLeader(context); !s.ok()) return s;
+  absl::StatusOr<v1::ListUnitStatesResponse> result = engine_->ListUnitStates(*request);
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::ListMachines(grpc::ServerContext* context, const v1::ListMachinesRequest*,
+                                        v1::ListMachinesResponse* response) {
+  if (grpc::Status s = CheckLeader(context); !s.ok()) return s;
+  *response = engine_->ListMachines();
+  return grpc::Status::OK;
+}
+
+// ---------------------------------------------------------------------------
+// One agent stream. Reads run one at a time (gRPC guarantees it); writes are
+// queued by Send (called by the Engine, with the Engine's lock held) and
+// written one at a time. The reactor never calls the Engine while holding its
+// own mutex, so the lock order is always Engine -> stream. It deletes itself
+// in OnDone, after telling the Engine the session ended.
+namespace {
+
+class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::EngineMessage>,
+                          public AgentChannel {
+ public:
+  AgentStream(Engine* engine, const Leadership* leadership, grpc::CallbackServerContext* context)
+      : engine_(engine) {
+    if (!leadership->IsLeader()) {
+      context->AddTrailingMetadata("fleet-leader", leadership->LeaderAddress());
+      Close(absl::UnavailableError(NotLeaderMessage(*leadership)));
+      return;
+    }
+    StartRead(&in_);
+  }
+
+  void Send(v1::EngineMessage message) override {
+    const v1::EngineMessage* first = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finishing_) return;
+      queue_.push_back(std::move(message));
+      if (writing_) return;
+      writing_ = true;
+      first = &queue_.front();  // stays valid: deque::push_back keeps references
+    }
+    StartWrite(first);
+  }
+
+  void Close(absl::Status status) override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (finishing_) return;
+      finishing_ = true;
+      final_status_ = ToGrpcStatus(status);
+      if (writing_) return;  // OnWriteDone finishes once the queue is written
+    }
+    Finish(final_status_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the agent closed its side, or the stream broke
+      engine_->AgentDisconnected(session_);
+      Close(absl::OkStatus());
+      return;
+    }
+    absl::Status status;
+    switch (in_.kind_case()) {
+      case v1::AgentMessage::kRegister: {
+        if (session_ != 0) {
+          status = absl::InvalidArgumentError("Register was sent twice on one stream");
+          break;
+        }
+        absl::StatusOr<int64_t> session = engine_->AgentRegistered(in_.register_(), this);
+        if (session.ok()) {
+          session_ = *session;
+        } else {
+          status = session.status();
+        }
+        break;
+      }
+      case v1::AgentMessage::kHeartbeat:
+        status = session_ == 0 ? absl::FailedPreconditionError("send Register before Heartbeat")
+                               : engine_->AgentHeartbeat(session_);
+        break;
+      case v1::AgentMessage::kReport:
+        status = session_ == 0 ? absl::FailedPreconditionError("send Register before StateReport")
+                               : engine_->AgentReport(session_, in_.report());
+        break;
+      case v1::AgentMessage::KIND_NOT_SET:
+        status = absl::InvalidArgumentError("empty AgentMessage (no register, heartbeat or report)");
+        break;
+    }
+    if (!status.ok()) {
+      engine_->AgentDisconnected(session_);
+      Close(status);
+      return;
+    }
+    StartRead(&in_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    bool finish = false;
+    const v1::EngineMessage* next = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      queue_.pop_front();
+      if (!ok) {  // the stream is broken: drop what is queued, reads fail too
+        queue_.clear();
+        if (!finishing_) {
+          finishing_ = true;
+          final_status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "write to the agent failed");
+        }
+      }
+      if (!queue_.empty()) {
+        next = &queue_.front();
+      } else {
+        writing_ = false;
+        finish = finishing_;
+      }
+    }
+    if (next != nullptr) {
+      StartWrite(next);
+    } else if (finish) {
+      Finish(final_status_);
+    }
+  }
+
+  void OnDone() override {
+    engine_->AgentDisconnected(session_);
+    delete this;
+  }
+
+ private:
+  Engine* const engine_;
+  v1::AgentMessage in_;
+  int64_t session_ = 0;  // touched by read reactions and OnDone only (never concurrent)
+
+  absl::Mutex mu_;
+  std::deque<v1::EngineMessage> queue_ ABSL_GUARDED_BY(mu_);  // front = being written
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;
+  // Written once under mu_ before finishing_ is set; read after.
+  grpc::Status final_status_;
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<v1::AgentMessage, v1::EngineMessage>* AgentService::Connect(
+    grpc::CallbackServerContext* context) {
+  return new AgentStream(engine_, leadership_, context);
+}
+
+}  // namespace fleet

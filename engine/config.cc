@@ -1,0 +1,136 @@
+#include "engine/config.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "yaml-cpp/yaml.h"
+
+namespace fleet {
+
+absl::Status ValidateListenAddress(absl::string_view address) {
+  size_t colon = address.rfind(':');
+  if (colon == absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen address \"", address, "\" is not HOST:PORT"));
+  }
+  absl::string_view host = address.substr(0, colon);
+  absl::string_view port = address.substr(colon + 1);
+  if (host.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen address \"", address, "\" has no host (use 0.0.0.0 for every interface)"));
+  }
+  if (host.find(':') != absl::string_view::npos && (host.front() != '[' || host.back() != ']')) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen address \"", address, "\": put an IPv6 host in brackets, e.g. [::1]:7001"));
+  }
+  uint32_t number = 0;
+  if (port.empty() || !absl::SimpleAtoi(port, &number) || number > 65535 ||
+      port.find_first_not_of("0123456789") != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen address \"", address, "\" has a bad port (0..65535)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<absl::Duration> ParseAgentTtl(absl::string_view text) {
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d) || d == absl::InfiniteDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", text, "\" is not a duration (e.g. 30s, 1m, 500ms)"));
+  }
+  if (d <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", text, "\" must be more than zero"));
+  }
+  return d;
+}
+
+absl::StatusOr<StoreKind> ParseStoreKind(absl::string_view text) {
+  if (text == "embedded") return StoreKind::kEmbedded;
+  if (text == "etcd") return StoreKind::kEtcd;
+  return absl::InvalidArgumentError(
+      absl::StrCat("\"", text, "\" is not a store (embedded or etcd)"));
+}
+
+namespace {
+
+absl::Status KeyError(absl::string_view file, absl::string_view key, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(file, ": key ", key, ": ", problem));
+}
+
+}  // namespace
+
+absl::Status ApplyConfigYaml(absl::string_view file, absl::string_view text, EngineConfig& config) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(file, ": line ", e.mark.line + 1, ": ", e.msg));
+  }
+  if (root.IsNull()) return absl::OkStatus();  // an empty file sets nothing
+  if (!root.IsMap()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(file, ": the document must be a mapping of keys to values"));
+  }
+  EngineConfig result = config;
+  for (const auto& entry : root) {
+    std::string key;
+    try {
+      key = entry.first.as<std::string>();
+    } catch (const YAML::Exception&) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(file, ": line ", entry.first.Mark().line + 1, ": a key must be a string"));
+    }
+    const YAML::Node& value = entry.second;
+    if (!value.IsScalar()) {
+      return KeyError(file, key, "must be a single value");
+    }
+    std::string scalar = value.Scalar();
+    if (key == "listen") {
+      if (absl::Status s = ValidateListenAddress(scalar); !s.ok()) return KeyError(file, key, s.message());
+      result.listen = scalar;
+    } else if (key == "data_dir") {
+      if (scalar.empty()) return KeyError(file, key, "must not be empty");
+      result.data_dir = scalar;
+    } else if (key == "agent_ttl") {
+      absl::StatusOr<absl::Duration> ttl = ParseAgentTtl(scalar);
+      if (!ttl.ok()) return KeyError(file, key, ttl.status().message());
+      result.agent_ttl = *ttl;
+    } else if (key == "store") {
+      absl::StatusOr<StoreKind> kind = ParseStoreKind(scalar);
+      if (!kind.ok()) return KeyError(file, key, kind.status().message());
+      result.store = *kind;
+    } else if (key == "ca_file") {
+      result.ca_file = scalar;
+    } else if (key == "cert_file") {
+      result.cert_file = scalar;
+    } else if (key == "key_file") {
+      result.key_file = scalar;
+    } else {
+      return KeyError(file, key,
+                      "unknown key (known: listen, data_dir, agent_ttl, store, ca_file, "
+                      "cert_file, key_file)");
+    }
+  }
+  config = result;
+  return absl::OkStatus();
+}
+
+absl::Status LoadConfigFile(const std::string& path, EngineConfig& config) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    int err = errno;
+    std::string message = absl::StrCat(path, ": cannot read: ", std::strerror(err));
+    if (err == ENOENT) return absl::NotFoundError(message);
+    if (err == EACCES) return absl::PermissionDeniedError(message);
+    return absl::FailedPreconditionError(message);
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return ApplyConfigYaml(path, buffer.str(), config);
+}
+
+}  // namespace fleet

@@ -1,0 +1,57 @@
+#pragma once
+
+// fleet-engine's configuration: defaults, the YAML file (--config FILE) and the
+// checks every value goes through. The command line (engine/main.cc) applies
+// its flags on top of what the file set, so flags win.
+//
+// YAML keys (all optional; an unknown key is an error):
+//   listen: "127.0.0.1:7001"     gRPC address, HOST:PORT (port 0 = any free port)
+//   data_dir: /var/lib/fleet-engine   where the embedded store keeps its files
+//   agent_ttl: 30s               a machine whose agent is silent this long is dead
+//   store: embedded              embedded | etcd (etcd is not implemented yet)
+//   ca_file, cert_file, key_file TLS files (TLS is not implemented yet)
+//
+// The default listen address is loopback only: without TLS the API must not be
+// reachable from other hosts unless the operator asks for it.
+
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace fleet {
+
+enum class StoreKind { kEmbedded, kEtcd };
+
+struct EngineConfig {
+  std::string listen = "127.0.0.1:7001";
+  std::string data_dir = "/var/lib/fleet-engine";
+  absl::Duration agent_ttl = absl::Seconds(30);
+  StoreKind store = StoreKind::kEmbedded;
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+};
+
+// "HOST:PORT" with a non-empty host (an IPv6 host in brackets) and a port in
+// 0..65535. INVALID_ARGUMENT saying what is wrong.
+absl::Status ValidateListenAddress(absl::string_view address);
+
+// A positive duration such as "30s", "1m30s", "500ms". INVALID_ARGUMENT otherwise.
+absl::StatusOr<absl::Duration> ParseAgentTtl(absl::string_view text);
+
+// "embedded" or "etcd". INVALID_ARGUMENT otherwise.
+absl::StatusOr<StoreKind> ParseStoreKind(absl::string_view text);
+
+// Applies the YAML document `text` (read from `file`, used in messages only) on
+// top of `config`. On error returns INVALID_ARGUMENT "FILE: key KEY: problem"
+// (or "FILE: line N: ..." for a YAML syntax error) and leaves `config` as it was.
+absl::Status ApplyConfigYaml(absl::string_view file, absl::string_view text, EngineConfig& config);
+
+// Reads `path` and applies it as ApplyConfigYaml does. NOT_FOUND / PERMISSION_DENIED
+// etc. naming the file when it cannot be read.
+absl::Status LoadConfigFile(const std::string& path, EngineConfig& config);
+
+}  // namespace fleet

@@ -1,0 +1,745 @@
+#include "engine/engine.h"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/unit/unit.h"
+#include "fleet/v1/store.pb.h"
+
+namespace fleet {
+namespace {
+
+using ::fleet::v1::DesiredState;
+
+bool Runs(DesiredState state) {
+  return state == v1::DESIRED_STATE_LOADED || state == v1::DESIRED_STATE_LAUNCHED;
+}
+
+std::string StateName(DesiredState state) {
+  switch (state) {
+    case v1::DESIRED_STATE_UNSPECIFIED:
+      return "unspecified";
+    case v1::DESIRED_STATE_INACTIVE:
+      return "inactive";
+    case v1::DESIRED_STATE_LOADED:
+      return "loaded";
+    case v1::DESIRED_STATE_LAUNCHED:
+      return "launched";
+    case v1::DesiredState_INT_MIN_SENTINEL_DO_NOT_USE_:
+    case v1::DesiredState_INT_MAX_SENTINEL_DO_NOT_USE_:
+      break;
+  }
+  return absl::StrCat("unknown (", static_cast<int>(state), ")");
+}
+
+// INVALID_ARGUMENT for a value that is not one of the enum's states.
+absl::Status CheckKnownState(const std::string& unit, int value) {
+  if (!v1::DesiredState_IsValid(value)) {
+    return absl::InvalidArgumentError(absl::StrCat("unit ", unit, ": unknown desired state ", value,
+                                                   " (use inactive, loaded or launched)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckMachineId(const std::string& id) {
+  if (id.empty()) return absl::InvalidArgumentError("machine id is empty");
+  if (id.size() > kMaxMachineIdBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("machine id is ", id.size(), " bytes; at most ", kMaxMachineIdBytes));
+  }
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.';
+    if (!ok) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("machine id \"", id, "\" has a character other than letters, digits, - _ ."));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> PageSize(int requested) {
+  if (requested < 0 || requested > kMaxPageSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size ", requested, " is out of range (0 = default, at most ", kMaxPageSize, ")"));
+  }
+  return requested == 0 ? kDefaultPageSize : requested;
+}
+
+bool GlobMatches(const std::string& glob, const std::string& name) {
+  return glob.empty() || fnmatch(glob.c_str(), name.c_str(), 0) == 0;
+}
+
+}  // namespace
+
+Engine::Engine(Store* store, const Clock* clock, EngineOptions options)
+    : store_(store),
+      clock_(clock),
+      heartbeat_interval_(options.heartbeat_interval > absl::ZeroDuration() ? options.heartbeat_interval
+                                                                             : options.agent_ttl / 3),
+      liveness_(options.agent_ttl) {}
+
+Engine::~Engine() = default;
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(Store* store, const Clock* clock,
+                                                       EngineOptions options) {
+  if (options.agent_ttl <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("agent_ttl must be more than zero");
+  }
+  std::unique_ptr<Engine> engine(new Engine(store, clock, options));
+  if (absl::Status s = engine->Load(); !s.ok()) return s;
+  return engine;
+}
+
+absl::Status Engine::Load() {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<RangeResult> units = store_->Range(kUnitsPrefix);
+  if (!units.ok()) return units.status();
+  for (const KeyValue& kv : units->kvs) {
+    UnitRecord record;
+    if (!record.unit.ParseFromString(kv.value)) {
+      return absl::DataLossError(absl::StrCat("store key ", kv.key, ": not a fleet.v1.Unit record"));
+    }
+    if (kv.key != kUnitsPrefix + record.unit.name()) {
+      return absl::DataLossError(
+          absl::StrCat("store key ", kv.key, " holds unit \"", record.unit.name(), "\""));
+    }
+    record.unit.set_create_revision(kv.create_revision);
+    record.unit.set_mod_revision(kv.mod_revision);
+    absl::StatusOr<ParsedUnit> parsed = ParseUnit(record.unit.name(), record.unit.contents());
+    if (parsed.ok()) {
+      record.options = parsed->options;
+      record.is_template = parsed->name.IsTemplate();
+    } else {
+      record.schedulable = false;
+      startup_warnings_.push_back(absl::StrCat("unit ", record.unit.name(),
+                                               " is kept but not scheduled: its stored file no longer parses: ",
+                                               parsed.status().message()));
+    }
+    PutUnitLocked(std::move(record));
+  }
+
+  absl::StatusOr<RangeResult> schedule = store_->Range(kSchedulePrefix);
+  if (!schedule.ok()) return schedule.status();
+  for (const KeyValue& kv : schedule->kvs) {
+    v1::ScheduleRecord record;
+    if (!record.ParseFromString(kv.value)) {
+      return absl::DataLossError(absl::StrCat("store key ", kv.key, ": not a fleet.v1.ScheduleRecord"));
+    }
+    snapshot_.schedule[kv.key.substr(sizeof(kSchedulePrefix) - 1)] = record.machine_id();
+  }
+
+  absl::StatusOr<RangeResult> machines = store_->Range(kMachinesPrefix);
+  if (!machines.ok()) return machines.status();
+  absl::Time now = clock_->Now();
+  for (const KeyValue& kv : machines->kvs) {
+    v1::Machine machine;
+    if (!machine.ParseFromString(kv.value)) {
+      return absl::DataLossError(absl::StrCat("store key ", kv.key, ": not a fleet.v1.Machine"));
+    }
+    MachineView view;
+    view.id = machine.id();
+    view.metadata.insert(machine.metadata().begin(), machine.metadata().end());
+    view.capacity = machine.capacity();
+    snapshot_.machines[machine.id()] = std::move(view);
+    liveness_.Touch(machine.id(), now);  // presumed alive for one agent_ttl
+    machines_[machine.id()].machine = std::move(machine);
+  }
+  reconcile_pending_ = true;
+  all_machines_dirty_ = true;
+  PushSetsLocked();  // fills each machine's set (no agent is connected yet)
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// Units
+
+void Engine::MarkUnitMachinesDirtyLocked(const std::string& name) {
+  auto unit = units_.find(name);
+  if (unit != units_.end() && unit->second.options.global) all_machines_dirty_ = true;
+  auto placed = snapshot_.schedule.find(name);
+  if (placed != snapshot_.schedule.end()) dirty_machines_.insert(placed->second);
+}
+
+void Engine::PutUnitLocked(UnitRecord record) {
+  const std::string name = record.unit.name();
+  MarkUnitMachinesDirtyLocked(name);  // where the old version runs
+  if (record.schedulable && !record.is_template && Runs(record.unit.desired_state())) {
+    UnitView view;
+    view.name = name;
+    view.options = record.options;
+    view.create_revision = record.unit.create_revision();
+    snapshot_.units[name] = std::move(view);
+  } else {
+    snapshot_.units.erase(name);
+  }
+  units_[name] = std::move(record);
+  MarkUnitMachinesDirtyLocked(name);  // where the new version runs
+  reconcile_pending_ = true;
+}
+
+void Engine::EraseUnitLocked(const std::string& name) {
+  MarkUnitMachinesDirtyLocked(name);
+  units_.erase(name);
+  snapshot_.units.erase(name);
+  snapshot_.schedule.erase(name);
+  unplaceable_.erase(name);
+  reconcile_pending_ = true;
+}
+
+absl::StatusOr<v1::Unit> Engine::WriteUnitLocked(const UnitRecord* existing, v1::Unit unit) {
+  const std::string key = kUnitsPrefix + unit.name();
+  unit.clear_create_revision();
+  unit.clear_mod_revision();
+  Transaction txn;
+  Compare unchanged;
+  unchanged.key = key;
+  unchanged.target = Compare::Target::kModRevision;
+  unchanged.result = Compare::Result::kEqual;
+  unchanged.number = existing ? existing->unit.mod_revision() : 0;
+  txn.compares.push_back(unchanged);
+  Operation put;
+  put.kind = Operation::Kind::kPut;
+  put.key = key;
+  put.value = unit.SerializeAsString();
+  txn.on_success.push_back(std::move(put));
+  absl::StatusOr<TxnResult> result = store_->Txn(txn);
+  if (!result.ok()) return result.status();
+  if (!result->succeeded) {
+    return absl::AbortedError(
+        absl::StrCat("unit ", unit.name(), " changed in the store meanwhile; retry"));
+  }
+  unit.set_create_revision(existing ? existing->unit.create_revision() : result->revision);
+  unit.set_mod_revision(result->revision);
+  return unit;
+}
+
+absl::StatusOr<v1::CreateUnitResponse> Engine::CreateUnit(const v1::CreateUnitRequest& request) {
+  const std::string& name = request.name();
+  if (request.contents().size() > kMaxUnitContentsBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("unit ", name, ": the file is ", request.contents().size(),
+                                                   " bytes; the limit is 2 MiB (", kMaxUnitContentsBytes,
+                                                   " bytes)"));
+  }
+  if (absl::Status s = CheckKnownState(name, request.desired_state()); !s.ok()) return s;
+  absl::StatusOr<ParsedUnit> parsed = ParseUnit(name, request.contents());
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("unit ", name, ": ", parsed.status().message()));
+  }
+  const DesiredState wanted = request.desired_state();
+  const bool is_template = parsed->name.IsTemplate();
+  if (is_template && Runs(wanted)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("unit ", name, " is a template: it cannot be ", StateName(wanted),
+                     "; submit or start an instance of it instead"));
+  }
+
+  absl::MutexLock lock(&mu_);
+  v1::CreateUnitResponse response;
+  auto it = units_.find(name);
+  const UnitRecord* existing = it == units_.end() ? nullptr : &it->second;
+  v1::Unit unit;
+  if (existing != nullptr && existing->unit.hash() == parsed->hash) {
+    response.set_created(false);
+    if (wanted == v1::DESIRED_STATE_UNSPECIFIED || wanted == existing->unit.desired_state()) {
+      *response.mutable_unit() = existing->unit;
+      return response;  // same file, same state: nothing to do
+    }
+    unit = existing->unit;
+    unit.set_desired_state(wanted);
+  } else {
+    if (existing != nullptr && !request.replace()) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "unit ", name, " already exists with other contents (stored hash ", existing->unit.hash(),
+          ", submitted hash ", parsed->hash, "); destroy it first or ask to replace it"));
+    }
+    unit.set_name(name);
+    unit.set_contents(request.contents());
+    unit.set_hash(parsed->hash);
+    DesiredState state = wanted;
+    if (state == v1::DESIRED_STATE_UNSPECIFIED) {
+      state = existing != nullptr ? existing->unit.desired_state() : v1::DESIRED_STATE_INACTIVE;
+    }
+    unit.set_desired_state(state);
+    response.set_created(existing == nullptr);
+    response.set_replaced(existing != nullptr);
+  }
+  absl::StatusOr<v1::Unit> written = WriteUnitLocked(existing, std::move(unit));
+  if (!written.ok()) return written.status();
+  UnitRecord record;
+  record.unit = *written;
+  record.options = parsed->options;
+  record.is_template = is_template;
+  *response.mutable_unit() = record.unit;
+  PutUnitLocked(std::move(record));
+  return response;
+}
+
+absl::StatusOr<v1::Unit> Engine::GetUnit(const std::string& name) {
+  if (name.empty()) return absl::InvalidArgumentError("unit name is empty");
+  absl::MutexLock lock(&mu_);
+  auto it = units_.find(name);
+  if (it == units_.end()) return absl::NotFoundError(absl::StrCat("unit ", name, " not found"));
+  return it->second.unit;
+}
+
+absl::StatusOr<v1::ListUnitsResponse> Engine::ListUnits(const v1::ListUnitsRequest& request) {
+  absl::StatusOr<int> page_size = PageSize(request.page_size());
+  if (!page_size.ok()) return page_size.status();
+  absl::MutexLock lock(&mu_);
+  v1::ListUnitsResponse response;
+  auto it = request.page_token().empty() ? units_.begin() : units_.upper_bound(request.page_token());
+  for (; it != units_.end(); ++it) {
+    if (!GlobMatches(request.name_glob(), it->first)) continue;
+    if (response.units_size() == *page_size) {
+      response.set_next_page_token(response.units(response.units_size() - 1).name());
+      break;
+    }
+    v1::Unit* unit = response.add_units();
+    *unit = it->second.unit;
+    if (request.omit_contents()) unit->clear_contents();
+  }
+  return response;
+}
+
+absl::StatusOr<v1::Unit> Engine::SetUnitDesiredState(const v1::SetUnitDesiredStateRequest& request) {
+  const std::string& name = request.name();
+  if (name.empty()) return absl::InvalidArgumentError("unit name is empty");
+  if (absl::Status s = CheckKnownState(name, request.desired_state()); !s.ok()) return s;
+  if (request.desired_state() == v1::DESIRED_STATE_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unit ", name, ": no desired state given (use inactive, loaded or launched)"));
+  }
+  absl::MutexLock lock(&mu_);
+  auto it = units_.find(name);
+  if (it == units_.end()) return absl::NotFoundError(absl::StrCat("unit ", name, " not found"));
+  const UnitRecord& existing = it->second;
+  if (existing.is_template && Runs(request.desired_state())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("unit ", name, " is a template: it cannot be ", StateName(request.desired_state()),
+                     "; start an instance of it instead"));
+  }
+  if (existing.unit.desired_state() == request.desired_state()) return existing.unit;
+  v1::Unit unit = existing.unit;
+  unit.set_desired_state(request.desired_state());
+  absl::StatusOr<v1::Unit> written = WriteUnitLocked(&existing, std::move(unit));
+  if (!written.ok()) return written.status();
+  UnitRecord record = existing;
+  record.unit = *written;
+  PutUnitLocked(record);
+  return record.unit;
+}
+
+absl::Status Engine::DestroyUnit(const std::string& name) {
+  if (name.empty()) return absl::InvalidArgumentError("unit name is empty");
+  absl::MutexLock lock(&mu_);
+  auto it = units_.find(name);
+  if (it == units_.end()) return absl::NotFoundError(absl::StrCat("unit ", name, " not found"));
+  Transaction txn;
+  Compare unchanged;
+  unchanged.key = kUnitsPrefix + name;
+  unchanged.target = Compare::Target::kModRevision;
+  unchanged.result = Compare::Result::kEqual;
+  unchanged.number = it->second.unit.mod_revision();
+  txn.compares.push_back(unchanged);
+  Operation del_unit;
+  del_unit.kind = Operation::Kind::kDelete;
+  del_unit.key = kUnitsPrefix + name;
+  Operation del_schedule;
+  del_schedule.kind = Operation::Kind::kDelete;
+  del_schedule.key = kSchedulePrefix + name;
+  txn.on_success = {del_unit, del_schedule};
+  absl::StatusOr<TxnResult> result = store_->Txn(txn);
+  if (!result.ok()) return result.status();
+  if (!result->succeeded) {
+    return absl::AbortedError(absl::StrCat("unit ", name, " changed in the store meanwhile; retry"));
+  }
+  EraseUnitLocked(name);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::ListUnitStatesResponse> Engine::ListUnitStates(
+    const v1::ListUnitStatesRequest& request) {
+  absl::StatusOr<int> page_size = PageSize(request.page_size());
+  if (!page_size.ok()) return page_size.status();
+  absl::MutexLock lock(&mu_);
+  // The machine filter: an exact id, else a unique prefix of a live machine's id.
+  std::string machine_filter = request.machine_id();
+  if (!machine_filter.empty() && !machines_.contains(machine_filter)) {
+    std::vector<std::string> matches;
+    for (auto m = machines_.lower_bound(machine_filter);
+         m != machines_.end() && m->first.starts_with(machine_filter); ++m) {
+      matches.push_back(m->first);
+    }
+    if (matches.size() > 1) {
+      return absl::InvalidArgumentError(absl::StrCat("machine id prefix ", machine_filter,
+                                                     " matches several machines: ",
+                                                     absl::StrJoin(matches, ", ")));
+    }
+    if (matches.size() == 1) machine_filter = matches[0];
+  }
+
+  v1::ListUnitStatesResponse response;
+  auto status_for = [&](const UnitRecord& record, const std::string& machine_id) {
+    v1::UnitStatus status;
+    status.set_name(record.unit.name());
+    status.set_desired_state(record.unit.desired_state());
+    status.set_hash(record.unit.hash());
+    status.set_machine_id(machine_id);
+    if (machine_id.empty()) {
+      auto reason = unplaceable_.find(record.unit.name());
+      if (reason != unplaceable_.end()) status.set_unscheduled_reason(reason->second);
+      if (!record.schedulable) {
+        status.set_unscheduled_reason("its stored file no longer parses; submit it again");
+      }
+    } else {
+      auto machine = machines_.find(machine_id);
+      if (machine != machines_.end()) {
+        auto state = machine->second.states.find(record.unit.name());
+        if (state != machine->second.states.end()) *status.mutable_state() = state->second;
+      }
+    }
+    return status;
+  };
+
+  int units_in_page = 0;
+  auto it = request.page_token().empty() ? units_.begin() : units_.upper_bound(request.page_token());
+  std::string last_name;
+  for (; it != units_.end(); ++it) {
+    const std::string& name = it->first;
+    const UnitRecord& record = it->second;
+    if (!GlobMatches(request.name_glob(), name)) continue;
+    std::vector<v1::UnitStatus> entries;
+    if (record.options.global && !record.is_template) {
+      for (const auto& [id, machine] : machines_) {
+        if (!machine.units.contains(name)) continue;
+        if (!machine_filter.empty() && id != machine_filter) continue;
+        entries.push_back(status_for(record, id));
+      }
+      if (entries.empty() && machine_filter.empty()) entries.push_back(status_for(record, ""));
+    } else {
+      auto placed = snapshot_.schedule.find(name);
+      std::string machine_id = placed == snapshot_.schedule.end() ? "" : placed->second;
+      if (!machine_filter.empty() && machine_id != machine_filter) continue;
+      entries.push_back(status_for(record, machine_id));
+    }
+    if (units_in_page == *page_size) {
+      response.set_next_page_token(last_name);
+      break;
+    }
+    for (v1::UnitStatus& entry : entries) *response.add_units() = std::move(entry);
+    ++units_in_page;
+    last_name = name;
+  }
+  return response;
+}
+
+v1::ListMachinesResponse Engine::ListMachines() {
+  absl::MutexLock lock(&mu_);
+  v1::ListMachinesResponse response;
+  for (const auto& [id, record] : machines_) {
+    v1::Machine* machine = response.add_machines();
+    *machine = record.machine;
+    machine->set_units(static_cast<uint32_t>(record.units.size()));
+  }
+  return response;
+}
+
+// ---------------------------------------------------------------------------
+// Agents
+
+std::string Engine::MachineOfSessionLocked(int64_t session) const {
+  auto it = sessions_.find(session);
+  return it == sessions_.end() ? "" : it->second;
+}
+
+absl::StatusOr<int64_t> Engine::AgentRegistered(const v1::Register& reg, AgentChannel* channel) {
+  const std::string& id = reg.machine().id();
+  if (absl::Status s = CheckMachineId(id); !s.ok()) return s;
+  for (const auto& [key, value] : reg.machine().metadata()) {
+    if (key.empty()) return absl::InvalidArgumentError(absl::StrCat("machine ", id, ": empty metadata key"));
+  }
+  absl::MutexLock lock(&mu_);
+  if (shutting_down_) return absl::UnavailableError("the engine is shutting down");
+  const absl::Time now = clock_->Now();
+  auto existing = machines_.find(id);
+  if (existing != machines_.end() && existing->second.session != 0) {
+    if (liveness_.IsAlive(id, now)) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "machine ", id, " already has a connected agent; a second stream for the same machine id is "
+          "refused (stop the other agent or give this one another machine id)"));
+    }
+    // The old stream went silent past agent_ttl: the new one replaces it.
+    existing->second.channel->Close(
+        absl::UnavailableError(absl::StrCat("replaced by a newer stream of machine ", id)));
+    sessions_.erase(existing->second.session);
+    existing->second.session = 0;
+    existing->second.channel = nullptr;
+  }
+
+  v1::Machine machine = reg.machine();
+  machine.set_units(0);
+  machine.set_since_unix_micros(absl::ToUnixMicros(now));
+  absl::StatusOr<int64_t> put = store_->Put(kMachinesPrefix + id, machine.SerializeAsString());
+  if (!put.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot record machine ", id, " in the store: ", put.status().message()));
+  }
+
+  MachineView view;
+  view.id = id;
+  view.metadata.insert(machine.metadata().begin(), machine.metadata().end());
+  view.capacity = machine.capacity();
+  auto old_view = snapshot_.machines.find(id);
+  if (old_view == snapshot_.machines.end() || old_view->second.metadata != view.metadata ||
+      old_view->second.capacity != view.capacity) {
+    reconcile_pending_ = true;  // new machine, or one that now fits other units
+  }
+  snapshot_.machines[id] = std::move(view);
+  liveness_.Touch(id, now);
+
+  MachineRecord& record = machines_[id];
+  record.machine = std::move(machine);
+  record.session = next_session_++;
+  record.channel = channel;
+  record.states.clear();
+  for (const v1::UnitState& state : reg.units()) {
+    v1::UnitState& kept = record.states[state.name()];
+    kept = state;
+    kept.set_machine_id(id);
+  }
+  sessions_[record.session] = id;
+
+  record.units = ComputeSetLocked(id);
+  v1::EngineMessage message;
+  message.set_heartbeat_interval_ms(absl::ToInt64Milliseconds(heartbeat_interval_));
+  v1::ScheduleFull* full = message.mutable_full();
+  for (const auto& [name, entry] : record.units) *full->add_units() = ScheduledUnitLocked(name, entry);
+  channel->Send(std::move(message));
+  return record.session;
+}
+
+absl::Status Engine::AgentHeartbeat(int64_t session) {
+  absl::MutexLock lock(&mu_);
+  std::string id = MachineOfSessionLocked(session);
+  if (id.empty()) return absl::FailedPreconditionError("this agent stream is no longer registered");
+  liveness_.Touch(id, clock_->Now());
+  return absl::OkStatus();
+}
+
+absl::Status Engine::AgentReport(int64_t session, const v1::StateReport& report) {
+  absl::MutexLock lock(&mu_);
+  std::string id = MachineOfSessionLocked(session);
+  if (id.empty()) return absl::FailedPreconditionError("this agent stream is no longer registered");
+  liveness_.Touch(id, clock_->Now());
+  MachineRecord& record = machines_[id];
+  for (const v1::UnitState& state : report.states()) {
+    v1::UnitState& kept = record.states[state.name()];
+    kept = state;
+    kept.set_machine_id(id);
+  }
+  for (const std::string& name : report.removed()) record.states.erase(name);
+  return absl::OkStatus();
+}
+
+void Engine::AgentDisconnected(int64_t session) {
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  auto machine = machines_.find(it->second);
+  if (machine != machines_.end() && machine->second.session == session) {
+    machine->second.session = 0;
+    machine->second.channel = nullptr;
+  }
+  sessions_.erase(it);
+}
+
+// ---------------------------------------------------------------------------
+// The loop
+
+void Engine::DeclareDeadLocked(const std::string& machine_id) {
+  auto it = machines_.find(machine_id);
+  if (it != machines_.end()) {
+    if (it->second.channel != nullptr) {
+      it->second.channel->Close(absl::UnavailableError(absl::StrCat(
+          "machine ", machine_id, " sent no heartbeat for ", absl::FormatDuration(liveness_.ttl()),
+          " and was declared dead; reconnect to get a fresh schedule")));
+      sessions_.erase(it->second.session);
+    }
+    machines_.erase(it);
+  }
+  snapshot_.machines.erase(machine_id);
+  dirty_machines_.erase(machine_id);
+  reconcile_pending_ = true;
+}
+
+absl::Status Engine::ReconcileLocked() {
+  Plan plan = Reconcile(snapshot_);
+  // One write per unit: an assignment supersedes an unassignment of the same unit.
+  absl::flat_hash_set<std::string> assigned;
+  for (const auto& [unit, machine] : plan.assign) assigned.insert(unit);
+  struct Change {
+    std::string unit;
+    std::string machine;  // empty = unassign
+  };
+  std::vector<Change> changes;
+  for (const std::string& unit : plan.unassign) {
+    if (!assigned.contains(unit) && snapshot_.schedule.contains(unit)) changes.push_back({unit, ""});
+  }
+  for (const auto& [unit, machine] : plan.assign) {
+    auto current = snapshot_.schedule.find(unit);
+    if (current == snapshot_.schedule.end() || current->second != machine) changes.push_back({unit, machine});
+  }
+
+  for (size_t begin = 0; begin < changes.size(); begin += kMaxOpsPerTxn) {
+    size_t end = std::min(changes.size(), begin + kMaxOpsPerTxn);
+    Transaction txn;
+    for (size_t i = begin; i < end; ++i) {
+      Operation op;
+      op.key = kSchedulePrefix + changes[i].unit;
+      if (changes[i].machine.empty()) {
+        op.kind = Operation::Kind::kDelete;
+      } else {
+        op.kind = Operation::Kind::kPut;
+        v1::ScheduleRecord record;
+        record.set_machine_id(changes[i].machine);
+        op.value = record.SerializeAsString();
+      }
+      txn.on_success.push_back(std::move(op));
+    }
+    absl::StatusOr<TxnResult> result = store_->Txn(txn);
+    if (!result.ok()) {
+      return absl::Status(result.status().code(),
+                          absl::StrCat("writing the schedule: ", result.status().message()));
+    }
+    for (size_t i = begin; i < end; ++i) {
+      const Change& change = changes[i];
+      auto current = snapshot_.schedule.find(change.unit);
+      if (current != snapshot_.schedule.end()) dirty_machines_.insert(current->second);
+      if (change.machine.empty()) {
+        snapshot_.schedule.erase(change.unit);
+      } else {
+        snapshot_.schedule[change.unit] = change.machine;
+        dirty_machines_.insert(change.machine);
+      }
+    }
+  }
+  unplaceable_ = std::move(plan.unplaceable);
+  reconcile_pending_ = false;
+  return absl::OkStatus();
+}
+
+Engine::UnitSet Engine::ComputeSetLocked(const std::string& machine_id) {
+  return SetOfNamesLocked(UnitsForMachine(snapshot_, machine_id));
+}
+
+Engine::UnitSet Engine::SetOfNamesLocked(const std::vector<std::string>& names) {
+  UnitSet set;
+  for (const std::string& name : names) {
+    auto unit = units_.find(name);
+    if (unit == units_.end() || !snapshot_.units.contains(name)) continue;
+    set.emplace(name, SetEntry{unit->second.unit.hash(), unit->second.unit.desired_state()});
+  }
+  return set;
+}
+
+v1::ScheduledUnit Engine::ScheduledUnitLocked(const std::string& name, const SetEntry& entry) {
+  v1::ScheduledUnit scheduled;
+  scheduled.set_name(name);
+  scheduled.set_hash(entry.hash);
+  scheduled.set_desired_state(entry.desired_state);
+  auto unit = units_.find(name);
+  if (unit != units_.end()) scheduled.set_contents(unit->second.unit.contents());
+  return scheduled;
+}
+
+void Engine::PushSetsLocked() {
+  std::vector<std::string> targets;
+  if (all_machines_dirty_) {
+    for (const auto& [id, record] : machines_) targets.push_back(id);
+  } else {
+    for (const std::string& id : dirty_machines_) {
+      if (machines_.contains(id)) targets.push_back(id);
+    }
+  }
+  all_machines_dirty_ = false;
+  dirty_machines_.clear();
+  if (targets.empty()) return;
+  // Many machines at once: one pass over the schedule instead of one per machine.
+  absl::flat_hash_map<std::string, std::vector<std::string>> by_machine;
+  const bool use_bulk = targets.size() > kBulkSetThreshold;
+  if (use_bulk) by_machine = UnitsByMachine(snapshot_);
+  for (const std::string& id : targets) {
+    MachineRecord& record = machines_[id];
+    UnitSet set = use_bulk ? SetOfNamesLocked(by_machine[id]) : ComputeSetLocked(id);
+    v1::EngineMessage message;
+    message.set_heartbeat_interval_ms(absl::ToInt64Milliseconds(heartbeat_interval_));
+    v1::ScheduleDelta* delta = message.mutable_delta();
+    for (const auto& [name, entry] : set) {
+      auto old = record.units.find(name);
+      if (old == record.units.end() || !(old->second == entry)) {
+        *delta->add_upserts() = ScheduledUnitLocked(name, entry);
+      }
+    }
+    for (const auto& [name, entry] : record.units) {
+      if (!set.contains(name)) delta->add_removes(name);
+    }
+    record.units = std::move(set);
+    if (record.channel != nullptr && (delta->upserts_size() > 0 || delta->removes_size() > 0)) {
+      record.channel->Send(std::move(message));
+    }
+  }
+}
+
+absl::Status Engine::Tick() {
+  absl::MutexLock lock(&mu_);
+  if (shutting_down_) return absl::OkStatus();
+  absl::Status status;
+  std::vector<std::string> dead = liveness_.TakeExpired(clock_->Now());
+  for (const std::string& id : dead) {
+    DeclareDeadLocked(id);
+    absl::StatusOr<int64_t> deleted = store_->Delete(kMachinesPrefix + id);
+    if (!deleted.ok() && status.ok()) {
+      status = absl::Status(deleted.status().code(),
+                            absl::StrCat("deleting the record of dead machine ", id, ": ",
+                                         deleted.status().message()));
+    }
+  }
+  if (reconcile_pending_) {
+    absl::Status reconciled = ReconcileLocked();
+    if (status.ok()) status = reconciled;
+  }
+  PushSetsLocked();
+  return status;
+}
+
+void Engine::WaitForWork(absl::Duration timeout) {
+  auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return reconcile_pending_ || shutting_down_ || all_machines_dirty_ || !dirty_machines_.empty();
+  };
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(&has_work), timeout);
+}
+
+bool Engine::ReconcilePending() {
+  absl::MutexLock lock(&mu_);
+  return reconcile_pending_ || all_machines_dirty_ || !dirty_machines_.empty();
+}
+
+void Engine::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  shutting_down_ = true;
+  for (auto& [id, record] : machines_) {
+    if (record.channel == nullptr) continue;
+    record.channel->Close(absl::UnavailableError("the engine is shutting down"));
+    record.channel = nullptr;
+    record.session = 0;
+  }
+  sessions_.clear();
+}
+
+}  // namespace fleet

@@ -1,0 +1,221 @@
+#pragma once
+
+// The leader's state machine: the desired state of the cluster (units, their
+// desired states), the schedule, the machines whose agents are connected, and
+// the unit states those agents report. Callers are the gRPC services
+// (engine/api/), which translate requests, and a loop (engine/server.h) that
+// calls Tick() whenever WaitForWork() returns.
+//
+// Data flow:
+//   - API writes go to the Store first (one transaction per request, compared
+//     against the revision held in memory) and then to memory; on any error
+//     nothing changes, in the store or in memory.
+//   - Every change marks a reconcile as pending. Tick() declares machines dead
+//     (Liveness), then runs one scheduler pass over the in-memory
+//     ClusterSnapshot (kept up to date incrementally, never rebuilt), writes
+//     the plan to the store in transactions of at most kMaxOpsPerTxn operations,
+//     and sends each connected agent whose unit set changed one ScheduleDelta.
+//     Changes that arrive while a pass runs wait for the next pass (batching).
+//   - An agent gets its full set on Register, then deltas only; an agent whose
+//     set did not change receives nothing.
+//   - Unit states and heartbeats stay in memory (never written per beat).
+//     Machines are written to /fleet/machines/ID when they register (or change
+//     what they registered) and deleted when declared dead.
+//
+// Decisions (documented here because the proto leaves them open):
+//   - CreateUnit on an existing unit with the same hash (fleet's hash of the
+//     normalized file) is a no-op; its desired state changes only when the
+//     request names one (UNSPECIFIED keeps the current state; for a new unit
+//     UNSPECIFIED means INACTIVE).
+//   - A template unit (foo@.service) may be stored but never scheduled: asking
+//     for it to be loaded or launched is FAILED_PRECONDITION.
+//   - A disconnected agent keeps its machine alive until agent_ttl passes
+//     since it was last heard from; a machine declared dead has its stream (if
+//     any) closed with UNAVAILABLE, its record deleted and its states dropped.
+//   - A second Register for a machine whose agent is connected and alive is
+//     ALREADY_EXISTS; if the connected agent is silent past agent_ttl the new
+//     stream replaces it.
+//   - After Create(), machines found in the store are presumed alive for one
+//     agent_ttl (their placements are kept) so agents can reconnect.
+//
+// Thread-safety: every public method is thread-safe (one mutex). AgentChannel
+// methods are called with that mutex held, so a channel must never call back
+// into the Engine from Send/Close.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "common/unit/fleet_options.h"
+#include "engine/liveness.h"
+#include "engine/scheduler/scheduler.h"
+#include "engine/store/store.h"
+#include "fleet/v1/agent.pb.h"
+#include "fleet/v1/fleet.pb.h"
+#include "fleet/v1/units.pb.h"
+
+namespace fleet {
+
+// Store keys.
+inline constexpr char kUnitsPrefix[] = "/fleet/units/";
+inline constexpr char kSchedulePrefix[] = "/fleet/schedule/";
+inline constexpr char kMachinesPrefix[] = "/fleet/machines/";
+
+// Limits of the API.
+inline constexpr size_t kMaxUnitContentsBytes = 2 * 1024 * 1024;
+inline constexpr int kDefaultPageSize = 1000;
+inline constexpr int kMaxPageSize = 10000;
+inline constexpr size_t kMaxMachineIdBytes = 128;
+inline constexpr int kMaxOpsPerTxn = 128;
+// Above this many machines to update at once, their sets come from one pass.
+inline constexpr size_t kBulkSetThreshold = 16;
+
+// The engine end of one agent stream.
+class AgentChannel {
+ public:
+  virtual ~AgentChannel() = default;
+  // Queues `message` for the agent; never blocks.
+  virtual void Send(fleet::v1::EngineMessage message) = 0;
+  // Ends the stream with `status`; the engine sends nothing after this.
+  virtual void Close(absl::Status status) = 0;
+};
+
+struct EngineOptions {
+  absl::Duration agent_ttl = absl::Seconds(30);
+  // How often agents are asked to send a heartbeat; zero = agent_ttl / 3.
+  absl::Duration heartbeat_interval = absl::ZeroDuration();
+};
+
+class Engine {
+ public:
+  // Loads units, schedule and machines from `store`. `store` and `clock` are
+  // not owned and must outlive the Engine. Errors: the store's error, or
+  // DATA_LOSS naming a key whose record cannot be decoded. Units whose stored
+  // file no longer parses are kept but not scheduled; `startup_warnings()`
+  // says which (the caller logs them).
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(Store* store, const Clock* clock,
+                                                        EngineOptions options);
+
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+  ~Engine();
+
+  const std::vector<std::string>& startup_warnings() const { return startup_warnings_; }
+  absl::Duration heartbeat_interval() const { return heartbeat_interval_; }
+
+  // --- Public API (fleet.v1.Fleet). See proto/fleet/v1/fleet.proto. Errors:
+  // INVALID_ARGUMENT (bad name, file, size, desired state, page token/size),
+  // NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION (template units), ABORTED
+  // (the stored record changed under us: retry), or the store's error.
+  absl::StatusOr<fleet::v1::CreateUnitResponse> CreateUnit(const fleet::v1::CreateUnitRequest& request);
+  absl::StatusOr<fleet::v1::Unit> GetUnit(const std::string& name);
+  absl::StatusOr<fleet::v1::ListUnitsResponse> ListUnits(const fleet::v1::ListUnitsRequest& request);
+  absl::StatusOr<fleet::v1::Unit> SetUnitDesiredState(
+      const fleet::v1::SetUnitDesiredStateRequest& request);
+  absl::Status DestroyUnit(const std::string& name);
+  absl::StatusOr<fleet::v1::ListUnitStatesResponse> ListUnitStates(
+      const fleet::v1::ListUnitStatesRequest& request);
+  fleet::v1::ListMachinesResponse ListMachines();
+
+  // --- Agents (fleet.v1.AgentService).
+  // Registers the agent of `reg.machine().id()` on `channel` and sends it its
+  // full schedule. `channel` is not owned; it stays in use until
+  // AgentDisconnected(session) or until the engine calls channel->Close().
+  // Returns the session id (> 0). Errors: INVALID_ARGUMENT (bad machine id),
+  // ALREADY_EXISTS (another live stream has this machine), UNAVAILABLE
+  // (shutting down, or the store failed).
+  absl::StatusOr<int64_t> AgentRegistered(const fleet::v1::Register& reg, AgentChannel* channel);
+  // A heartbeat / state report on `session`. FAILED_PRECONDITION when the
+  // session is no longer registered (the stream should end).
+  absl::Status AgentHeartbeat(int64_t session);
+  absl::Status AgentReport(int64_t session, const fleet::v1::StateReport& report);
+  // The stream of `session` ended; no-op for an unknown session. The machine
+  // stays alive until agent_ttl passes without news.
+  void AgentDisconnected(int64_t session);
+
+  // --- The loop.
+  // Declares silent machines dead, then runs a pending reconcile pass. Errors
+  // writing the plan leave the pass pending (retried on the next Tick) and
+  // are returned for the caller to log.
+  absl::Status Tick();
+  // Blocks (real time) until a reconcile is pending, Shutdown() was called,
+  // or `timeout` passed.
+  void WaitForWork(absl::Duration timeout);
+  // True when a change waits for the next Tick.
+  bool ReconcilePending();
+  // Closes every agent stream with UNAVAILABLE and refuses new ones.
+  void Shutdown();
+
+ private:
+  struct UnitRecord {
+    fleet::v1::Unit unit;
+    FleetOptions options;
+    bool is_template = false;
+    bool schedulable = true;  // false when the stored file no longer parses
+  };
+  // One unit of a machine's desired set: what decides whether the agent must
+  // be told again (the file itself stays in units_, shared by all machines).
+  struct SetEntry {
+    std::string hash;
+    fleet::v1::DesiredState desired_state = fleet::v1::DESIRED_STATE_UNSPECIFIED;
+    bool operator==(const SetEntry&) const = default;
+  };
+  using UnitSet = std::map<std::string, SetEntry>;
+  struct MachineRecord {
+    fleet::v1::Machine machine;
+    int64_t session = 0;              // 0 = no agent connected
+    AgentChannel* channel = nullptr;  // set iff session != 0
+    UnitSet units;  // its desired set as last computed
+    std::map<std::string, fleet::v1::UnitState> states;     // as its agent reported
+  };
+
+  Engine(Store* store, const Clock* clock, EngineOptions options);
+  absl::Status Load();
+
+  // Inserts/replaces `record` in memory and the snapshot; marks machines dirty.
+  void PutUnitLocked(UnitRecord record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EraseUnitLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MarkUnitMachinesDirtyLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DeclareDeadLocked(const std::string& machine_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status ReconcileLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Recomputes the desired set of every dirty machine and sends deltas.
+  void PushSetsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  UnitSet ComputeSetLocked(const std::string& machine_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  UnitSet SetOfNamesLocked(const std::vector<std::string>& names) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The message form of one unit of a set, with its file.
+  fleet::v1::ScheduledUnit ScheduledUnitLocked(const std::string& name, const SetEntry& entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<fleet::v1::Unit> WriteUnitLocked(const UnitRecord* existing, fleet::v1::Unit unit)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string MachineOfSessionLocked(int64_t session) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  Store* const store_;
+  const Clock* const clock_;
+  const absl::Duration heartbeat_interval_;
+  std::vector<std::string> startup_warnings_;  // written by Create only
+
+  absl::Mutex mu_;
+  Liveness liveness_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, UnitRecord> units_ ABSL_GUARDED_BY(mu_);        // every stored unit
+  std::map<std::string, MachineRecord> machines_ ABSL_GUARDED_BY(mu_);  // alive machines
+  ClusterSnapshot snapshot_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::string> unplaceable_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<int64_t, std::string> sessions_ ABSL_GUARDED_BY(mu_);  // -> machine id
+  absl::flat_hash_set<std::string> dirty_machines_ ABSL_GUARDED_BY(mu_);
+  bool all_machines_dirty_ ABSL_GUARDED_BY(mu_) = false;
+  bool reconcile_pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t next_session_ ABSL_GUARDED_BY(mu_) = 1;
+};
+
+}  // namespace fleet

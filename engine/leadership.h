@@ -1,0 +1,32 @@
+#pragma once
+
+// Who leads the cluster. Only the leader serves the API and the agent streams;
+// a follower answers UNAVAILABLE with the leader's address so clients and agents
+// go there. With the embedded store there is exactly one engine, and it leads
+// (SoleLeader). Election over etcd (EtcdLeadership) is a later issue.
+
+#include <string>
+
+namespace fleet {
+
+class Leadership {
+ public:
+  virtual ~Leadership() = default;
+  // True when this engine leads now. Thread-safe.
+  virtual bool IsLeader() const = 0;
+  // The leader's API address ("HOST:PORT"), empty when unknown. Thread-safe.
+  virtual std::string LeaderAddress() const = 0;
+};
+
+// The single engine of an embedded-store cluster: always the leader.
+class SoleLeader final : public Leadership {
+ public:
+  explicit SoleLeader(std::string address) : address_(std::move(address)) {}
+  bool IsLeader() const override { return true; }
+  std::string LeaderAddress() const override { return address_; }
+
+ private:
+  const std::string address_;
+};
+
+}  // namespace fleet

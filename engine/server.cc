@@ -1,0 +1,65 @@
+#include "engine/server.h"
+
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+
+namespace fleet {
+
+EngineServer::EngineServer(Engine* engine, const Leadership* leadership, absl::Duration tick_interval)
+    : engine_(engine),
+      fleet_service_(engine, leadership),
+      agent_service_(engine, leadership),
+      tick_interval_(tick_interval) {}
+
+absl::StatusOr<std::unique_ptr<EngineServer>> EngineServer::Start(Engine* engine, const Leadership* leadership,
+                                                                  EngineServerOptions options) {
+  std::unique_ptr<EngineServer> server(new EngineServer(engine, leadership, options.tick_interval));
+  grpc::ServerBuilder builder;
+  std::shared_ptr<grpc::ServerCredentials> credentials =
+      options.credentials ? options.credentials : grpc::InsecureServerCredentials();
+  builder.AddListeningPort(options.listen, credentials, &server->port_);
+  builder.RegisterService(&server->fleet_service_);
+  builder.RegisterService(&server->agent_service_);
+  // Unit files are up to 2 MiB; leave room for the rest of the message.
+  builder.SetMaxReceiveMessageSize(4 * 1024 * 1024);
+  // A second engine on a port in use must fail, not share it (SO_REUSEPORT).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    if (server->server_ != nullptr) server->server_->Shutdown();
+    server->server_.reset();
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen,
+                                               " (address in use, or not an address of this host?)"));
+  }
+  server->loop_ = std::thread([s = server.get()] { s->Loop(); });
+  return server;
+}
+
+EngineServer::~EngineServer() { Shutdown(); }
+
+void EngineServer::Loop() {
+  while (!stop_.HasBeenNotified()) {
+    engine_->WaitForWork(tick_interval_);
+    if (stop_.HasBeenNotified()) break;
+    if (absl::Status s = engine_->Tick(); !s.ok()) {
+      LogError("reconcile: %s", s.ToString());
+      // A failing store: do not spin; try again after one interval.
+      stop_.WaitForNotificationWithTimeout(tick_interval_);
+    }
+  }
+}
+
+void EngineServer::Shutdown(absl::Duration grace) {
+  if (shut_down_ || server_ == nullptr) return;  // nothing started: leave the engine alone
+  shut_down_ = true;
+  stop_.Notify();
+  engine_->Shutdown();  // closes agent streams, wakes the loop
+  server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
+  server_->Wait();
+  if (loop_.joinable()) loop_.join();
+}
+
+}  // namespace fleet

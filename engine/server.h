@@ -1,0 +1,67 @@
+#pragma once
+
+// EngineServer: serves an Engine over gRPC (fleet.v1.Fleet and
+// fleet.v1.AgentService on one port) and runs the engine's loop thread, which
+// calls Engine::Tick() whenever a change is pending and at least every
+// `tick_interval` (so silent machines are declared dead on time).
+//
+// Used by fleet-engine's main and by integration tests (listen on
+// 127.0.0.1:0 and read port()).
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "engine/api/fleet_service.h"
+#include "engine/engine.h"
+#include "engine/leadership.h"
+#include "grpcpp/grpcpp.h"
+
+namespace fleet {
+
+struct EngineServerOptions {
+  std::string listen = "127.0.0.1:0";  // HOST:PORT; port 0 = any free port
+  // Plaintext when null.
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  absl::Duration tick_interval = absl::Seconds(1);
+};
+
+class EngineServer {
+ public:
+  // Binds and starts serving. `engine` and `leadership` are not owned and must
+  // outlive the server. UNAVAILABLE when the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<EngineServer>> Start(Engine* engine, const Leadership* leadership,
+                                                             EngineServerOptions options);
+
+  EngineServer(const EngineServer&) = delete;
+  EngineServer& operator=(const EngineServer&) = delete;
+  // Calls Shutdown().
+  ~EngineServer();
+
+  // The bound port (useful with port 0).
+  int port() const { return port_; }
+
+  // Closes the agent streams, stops accepting calls, waits (up to `grace`) for
+  // calls in flight, and stops the loop thread. Idempotent. Not to be called
+  // concurrently with itself.
+  void Shutdown(absl::Duration grace = absl::Seconds(5));
+
+ private:
+  EngineServer(Engine* engine, const Leadership* leadership, absl::Duration tick_interval);
+  void Loop();
+
+  Engine* const engine_;
+  FleetService fleet_service_;
+  AgentService agent_service_;
+  const absl::Duration tick_interval_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  absl::Notification stop_;
+  std::thread loop_;
+  bool shut_down_ = false;
+};
+
+}  // namespace fleet

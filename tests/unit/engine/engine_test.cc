@@ -1,0 +1,654 @@
+// The engine's decisions, driven with FakeClock over a real EmbeddedStore in a
+// temporary directory, with agents replaced by channels that record what the
+// engine sends them.
+
+#include "engine/engine.h"
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "engine/store/embedded_store.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace fleet {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
+
+constexpr char kPlain[] = "[Service]\nExecStart=/bin/sleep 1000\n";
+constexpr char kPlain2[] = "[Service]\nExecStart=/bin/sleep 2000\n";
+constexpr char kOnDb[] = "[Service]\nExecStart=/bin/true\n[X-Fleet]\nMachineMetadata=role=db\n";
+constexpr char kGlobal[] = "[Service]\nExecStart=/bin/true\n[X-Fleet]\nGlobal=true\n";
+
+class RecordingChannel final : public AgentChannel {
+ public:
+  void Send(v1::EngineMessage message) override { messages.push_back(std::move(message)); }
+  void Close(absl::Status status) override {
+    closed = true;
+    close_status = std::move(status);
+  }
+  std::vector<v1::EngineMessage> Take() { return std::exchange(messages, {}); }
+
+  std::vector<v1::EngineMessage> messages;
+  bool closed = false;
+  absl::Status close_status;
+};
+
+std::vector<std::string> Names(const v1::ScheduleFull& full) {
+  std::vector<std::string> names;
+  for (const auto& unit : full.units()) names.push_back(unit.name());
+  return names;
+}
+std::vector<std::string> Names(const google::protobuf::RepeatedPtrField<v1::ScheduledUnit>& units) {
+  std::vector<std::string> names;
+  for (const auto& unit : units) names.push_back(unit.name());
+  return names;
+}
+
+// A Store that forwards to a real one until told to fail its writes.
+class SwitchableStore final : public Store {
+ public:
+  explicit SwitchableStore(Store* base) : base_(base) {}
+  void FailWrites(bool fail) { fail_ = fail; }
+
+  absl::StatusOr<KeyValue> Get(const std::string& key) override { return base_->Get(key); }
+  absl::StatusOr<RangeResult> Range(const std::string& prefix, const std::string& start_after,
+                                    int64_t limit) override {
+    return base_->Range(prefix, start_after, limit);
+  }
+  absl::StatusOr<int64_t> Put(const std::string& key, const std::string& value, LeaseId lease) override {
+    if (fail_) return Broken();
+    return base_->Put(key, value, lease);
+  }
+  absl::StatusOr<int64_t> Delete(const std::string& key) override {
+    if (fail_) return Broken();
+    return base_->Delete(key);
+  }
+  absl::StatusOr<TxnResult> Txn(const Transaction& txn) override {
+    if (fail_) return Broken();
+    return base_->Txn(txn);
+  }
+  absl::StatusOr<std::unique_ptr<WatchHandle>> Watch(const std::string& prefix, int64_t from_revision,
+                                                     EventsCallback on_events, ErrorCallback on_error) override {
+    return base_->Watch(prefix, from_revision, std::move(on_events), std::move(on_error));
+  }
+  absl::StatusOr<LeaseId> GrantLease(absl::Duration ttl) override { return base_->GrantLease(ttl); }
+  absl::Status KeepAlive(LeaseId lease) override { return base_->KeepAlive(lease); }
+  absl::Status RevokeLease(LeaseId lease) override { return base_->RevokeLease(lease); }
+
+ private:
+  static absl::Status Broken() { return absl::UnavailableError("disk on fire"); }
+  Store* const base_;
+  bool fail_ = false;
+};
+
+class EngineTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (std::filesystem::temp_directory_path() / "engine_test_XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    OpenAll();
+  }
+  void TearDown() override {
+    engine_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void OpenAll() {
+    EmbeddedStoreOptions options;
+    options.dir = dir_;
+    options.clock = &clock_;
+    auto store = EmbeddedStore::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    EngineOptions engine_options;
+    engine_options.agent_ttl = absl::Seconds(30);
+    auto engine = Engine::Create(store_.get(), &clock_, engine_options);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    engine_ = std::move(*engine);
+  }
+  // Simulates an engine restart on the same data directory.
+  void Restart() {
+    engine_.reset();
+    store_.reset();
+    OpenAll();
+  }
+
+  absl::StatusOr<v1::CreateUnitResponse> Create(const std::string& name, const std::string& contents,
+                                                v1::DesiredState state = v1::DESIRED_STATE_UNSPECIFIED,
+                                                bool replace = false) {
+    v1::CreateUnitRequest request;
+    request.set_name(name);
+    request.set_contents(contents);
+    request.set_desired_state(state);
+    request.set_replace(replace);
+    return engine_->CreateUnit(request);
+  }
+  absl::Status SetState(const std::string& name, v1::DesiredState state) {
+    v1::SetUnitDesiredStateRequest request;
+    request.set_name(name);
+    request.set_desired_state(state);
+    return engine_->SetUnitDesiredState(request).status();
+  }
+  int64_t Register(const std::string& id, RecordingChannel* channel,
+                   std::map<std::string, std::string> metadata = {}) {
+    v1::Register reg;
+    reg.mutable_machine()->set_id(id);
+    for (const auto& [k, v] : metadata) (*reg.mutable_machine()->mutable_metadata())[k] = v;
+    absl::StatusOr<int64_t> session = engine_->AgentRegistered(reg, channel);
+    EXPECT_TRUE(session.ok()) << session.status();
+    return session.ok() ? *session : 0;
+  }
+  std::string MachineOf(const std::string& unit) {
+    v1::ListUnitStatesRequest request;
+    request.set_name_glob(unit);
+    auto states = engine_->ListUnitStates(request);
+    EXPECT_TRUE(states.ok()) << states.status();
+    if (!states.ok() || states->units_size() != 1) return "<" + std::to_string(states->units_size()) + ">";
+    return states->units(0).machine_id();
+  }
+  std::vector<std::string> StoredKeys() {
+    auto range = store_->Range("/fleet/");
+    EXPECT_TRUE(range.ok());
+    std::vector<std::string> keys;
+    for (const auto& kv : range->kvs) keys.push_back(kv.key + "@" + std::to_string(kv.mod_revision));
+    return keys;
+  }
+
+  std::filesystem::path dir_;
+  FakeClock clock_;
+  std::unique_ptr<EmbeddedStore> store_;
+  std::unique_ptr<Engine> engine_;
+};
+
+// --- Units -----------------------------------------------------------------
+
+TEST_F(EngineTest, CreateGetAndSameContentsIsANoOp) {
+  auto created = Create("web.service", kPlain, v1::DESIRED_STATE_LAUNCHED);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_TRUE(created->created());
+  EXPECT_FALSE(created->unit().hash().empty());
+  EXPECT_GT(created->unit().create_revision(), 0);
+
+  auto again = Create("web.service", kPlain);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->created());
+  EXPECT_FALSE(again->replaced());
+  EXPECT_EQ(again->unit().mod_revision(), created->unit().mod_revision()) << "nothing was written";
+  EXPECT_EQ(again->unit().desired_state(), v1::DESIRED_STATE_LAUNCHED) << "unspecified keeps the state";
+
+  auto got = engine_->GetUnit("web.service");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->contents(), kPlain);
+  EXPECT_EQ(got->desired_state(), v1::DESIRED_STATE_LAUNCHED);
+  EXPECT_EQ(engine_->GetUnit("nope.service").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(EngineTest, NewUnitWithoutStateIsInactive) {
+  auto created = Create("web.service", kPlain);
+  ASSERT_TRUE(created.ok());
+  EXPECT_EQ(created->unit().desired_state(), v1::DESIRED_STATE_INACTIVE);
+}
+
+TEST_F(EngineTest, OtherContentsAreRefusedUnlessReplace) {
+  ASSERT_TRUE(Create("web.service", kPlain, v1::DESIRED_STATE_LOADED).ok());
+  auto before = StoredKeys();
+  auto refused = Create("web.service", kPlain2);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(refused.status().message(), HasSubstr("already exists with other contents"));
+  EXPECT_EQ(StoredKeys(), before);
+  EXPECT_EQ(engine_->GetUnit("web.service")->contents(), kPlain);
+
+  auto replaced = Create("web.service", kPlain2, v1::DESIRED_STATE_UNSPECIFIED, /*replace=*/true);
+  ASSERT_TRUE(replaced.ok()) << replaced.status();
+  EXPECT_TRUE(replaced->replaced());
+  EXPECT_FALSE(replaced->created());
+  EXPECT_EQ(replaced->unit().desired_state(), v1::DESIRED_STATE_LOADED);
+  EXPECT_EQ(engine_->GetUnit("web.service")->contents(), kPlain2);
+}
+
+TEST_F(EngineTest, BadInputIsRefusedWithAClearMessageAndChangesNothing) {
+  ASSERT_TRUE(Create("keep.service", kPlain, v1::DESIRED_STATE_LAUNCHED).ok());
+  const auto before = StoredKeys();
+
+  auto malformed = Create("bad.service", "[Service]\nExecStart=/bin/true\nthis is not an option\n");
+  EXPECT_EQ(malformed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(malformed.status().message(), HasSubstr("line 3"));
+
+  auto bad_name = Create("no/slash.service", kPlain);
+  EXPECT_EQ(bad_name.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad_name.status().message(), HasSubstr("no/slash.service"));
+
+  std::string big = std::string(kPlain) + "# " + std::string(kMaxUnitContentsBytes, 'x') + "\n";
+  auto too_big = Create("big.service", big);
+  EXPECT_EQ(too_big.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(too_big.status().message(), HasSubstr("2 MiB"));
+
+  auto unknown_state = Create("keep.service", kPlain, static_cast<v1::DesiredState>(7));
+  EXPECT_EQ(unknown_state.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(unknown_state.status().message(), HasSubstr("unknown desired state 7"));
+  EXPECT_EQ(SetState("keep.service", static_cast<v1::DesiredState>(42)).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(SetState("keep.service", v1::DESIRED_STATE_UNSPECIFIED).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(SetState("gone.service", v1::DESIRED_STATE_LAUNCHED).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(engine_->DestroyUnit("gone.service").code(), absl::StatusCode::kNotFound);
+
+  EXPECT_EQ(StoredKeys(), before);
+  EXPECT_EQ(engine_->GetUnit("keep.service")->desired_state(), v1::DESIRED_STATE_LAUNCHED);
+  EXPECT_EQ(engine_->GetUnit("bad.service").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(EngineTest, StoreFailuresChangeNothingAndTheScheduleIsRetried) {
+  SwitchableStore store(store_.get());
+  auto created_engine = Engine::Create(&store, &clock_, EngineOptions());
+  ASSERT_TRUE(created_engine.ok());
+  engine_ = std::move(*created_engine);
+  RecordingChannel m1;
+  Register("m1", &m1);
+  m1.Take();
+  ASSERT_TRUE(Create("web.service", kPlain, v1::DESIRED_STATE_LOADED).ok());
+
+  store.FailWrites(true);
+  const auto before = StoredKeys();
+  EXPECT_EQ(Create("db.service", kPlain).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(engine_->GetUnit("db.service").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(SetState("web.service", v1::DESIRED_STATE_LAUNCHED).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(engine_->GetUnit("web.service")->desired_state(), v1::DESIRED_STATE_LOADED);
+  EXPECT_EQ(engine_->DestroyUnit("web.service").code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(engine_->GetUnit("web.service").ok());
+
+  // The placement of web.service cannot be written: nothing is sent, the pass stays pending.
+  absl::Status tick = engine_->Tick();
+  EXPECT_EQ(tick.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(tick.message(), HasSubstr("writing the schedule"));
+  EXPECT_THAT(m1.Take(), IsEmpty());
+  EXPECT_EQ(MachineOf("web.service"), "");
+  EXPECT_TRUE(engine_->ReconcilePending());
+  EXPECT_EQ(StoredKeys(), before);
+
+  store.FailWrites(false);
+  ASSERT_TRUE(engine_->Tick().ok());
+  EXPECT_EQ(MachineOf("web.service"), "m1");
+  auto sent = m1.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_THAT(Names(sent[0].delta().upserts()), ElementsAre("web.service"));
+  engine_.reset();  // before `store`, which it uses
+}
+
+TEST_F(EngineTest, TemplatesAreStoredButNeverScheduled) {
+  RecordingChannel agent;
+  Register("m1", &agent);
+  agent.Take();
+  ASSERT_TRUE(Create("app@.service", kPlain).ok());
+  auto launch = Create("app@.service", kPlain, v1::DESIRED_STATE_LAUNCHED);
+  EXPECT_EQ(launch.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(launch.status().message(), HasSubstr("template"));
+  EXPECT_EQ(SetState("app@.service", v1::DESIRED_STATE_LOADED).code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(Create("app@1.service", kPlain, v1::DESIRED_STATE_LAUNCHED).ok());
+  ASSERT_TRUE(engine_->Tick().ok());
+  auto sent = agent.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_THAT(Names(sent[0].delta().upserts()), ElementsAre("app@1.service"));
+}
+
+TEST_F(EngineTest, ListUnitsPagesAndGlobs) {
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Create("a" + std::to_string(i) + ".service", kPlain).ok());
+  ASSERT_TRUE(Create("b.service", kPlain).ok());
+  v1::ListUnitsRequest request;
+  request.set_name_glob("a*.service");
+  request.set_page_size(2);
+  request.set_omit_contents(true);
+  std::vector<std::string> seen;
+  int pages = 0;
+  do {
+    auto page = engine_->ListUnits(request);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (const auto& unit : page->units()) {
+      seen.push_back(unit.name());
+      EXPECT_TRUE(unit.contents().empty());
+      EXPECT_FALSE(unit.hash().empty());
+    }
+    request.set_page_token(page->next_page_token());
+    ++pages;
+  } while (!request.page_token().empty() && pages < 10);
+  EXPECT_THAT(seen, ElementsAre("a0.service", "a1.service", "a2.service", "a3.service", "a4.service"));
+  EXPECT_EQ(pages, 3);
+
+  request.set_page_size(-1);
+  EXPECT_EQ(engine_->ListUnits(request).status().code(), absl::StatusCode::kInvalidArgument);
+  request.set_page_size(kMaxPageSize + 1);
+  EXPECT_EQ(engine_->ListUnits(request).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// --- Agents and the reconcile loop -------------------------------------------
+
+TEST_F(EngineTest, AgentGetsFullScheduleThenOnlyItsOwnDeltas) {
+  ASSERT_TRUE(Create("web.service", kPlain, v1::DESIRED_STATE_LAUNCHED).ok());
+  RecordingChannel m1, m2;
+  Register("m1", &m1);
+  ASSERT_TRUE(engine_->Tick().ok());  // places web.service on m1 (the only machine)
+  auto first = m1.Take();
+  ASSERT_EQ(first.size(), 2u);
+  ASSERT_TRUE(first[0].has_full());
+  EXPECT_THAT(Names(first[0].full()), IsEmpty());
+  EXPECT_EQ(first[0].heartbeat_interval_ms(), 10000);
+  ASSERT_TRUE(first[1].has_delta());
+  EXPECT_THAT(Names(first[1].delta().upserts()), ElementsAre("web.service"));
+  EXPECT_EQ(first[1].delta().upserts(0).contents(), kPlain);
+  EXPECT_EQ(first[1].delta().upserts(0).desired_state(), v1::DESIRED_STATE_LAUNCHED);
+
+  Register("m2", &m2);
+  auto full = m2.Take();
+  ASSERT_EQ(full.size(), 1u);
+  EXPECT_THAT(Names(full[0].full()), IsEmpty());
+  ASSERT_TRUE(engine_->Tick().ok());
+  EXPECT_THAT(m1.Take(), IsEmpty()) << "a new machine does not move a running unit";
+
+  // A unit placed on m2 (fewest units) wakes m2 only.
+  ASSERT_TRUE(Create("db.service", kPlain2, v1::DESIRED_STATE_LOADED).ok());
+  ASSERT_TRUE(engine_->Tick().ok());
+  EXPECT_THAT(m1.Take(), IsEmpty());
+  auto to_m2 = m2.Take();
+  ASSERT_EQ(to_m2.size(), 1u);
+  EXPECT_THAT(Names(to_m2[0].delta().upserts()), ElementsAre("db.service"));
+  EXPECT_EQ(to_m2[0].delta().upserts(0).desired_state(), v1::DESIRED_STATE_LOADED);
+
+  // Starting it: an upsert with the new state, to m2 only.
+  ASSERT_TRUE(SetState("db.service", v1::DESIRED_STATE_LAUNCHED).ok());
+  ASSERT_TRUE(engine_->Tick().ok());
+  EXPECT_THAT(m1.Take(), IsEmpty());
+  to_m2 = m2.Take();
+  ASSERT_EQ(to_m2.size(), 1u);
+  EXPECT_EQ(to_m2[0].delta().upserts(0).desired_state(), v1::DESIRED_STATE_LAUNCHED);
+
+  // An inactive unit changes nothing for anyone.
+  ASSERT_TRUE(Create("idle.service", kPlain).ok());
+  ASSERT_TRUE(engine_->Tick().ok());
+  EXPECT_THAT(m1.Take(), IsEmpty());
+  EXPECT_THAT(m2.Take(), IsEmpty());
+
+  // Stopping to inactive removes it from m2; destroy removes web from m1.
+  ASSERT_TRUE(SetState("db.service", v1::DESIRED_STATE_INACTIVE).ok());
+  ASSERT_TRUE(engine_->DestroyUnit("web.service").ok());
+  ASSERT_TRUE(engine_->Tick().ok());
+  to_m2 = m2.Take();
+  ASSERT_EQ(to_m2.size(), 1u);
+  EXPECT_THAT(to_m2[0].delta().removes(), ElementsAre("db.service"));
+  auto to_m1 = m1.Take();
+  ASSERT_EQ(to_m1.size(), 1u);
+  EXPECT_THAT(to_m1[0].delta().removes(), ElementsAre("web.service"));
+  EXPECT_EQ(MachineOf("db.service"), "");
+}
+
+TEST_F(EngineTest, ChangedFileIsSentAsUpsertToItsMachine) {
+  RecordingChannel m1;
+  Register("m1", &m1);
+  ASSERT_TRUE(Create("web.service", kPlain, v1::DESIRED_STATE_LAUNCHED).ok());
+  ASSERT_TRUE(engine_->Tick().ok());
+  m1.Take();
+  ASSERT_TRUE(Create("web.service", kPlain2, v1::DESIRED_STATE_UNSPECIFIED, true).ok());
+  ASSERT_TRUE(engine_->Tick().ok());
+  auto sent = m1.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  ASSERT_EQ(sent[0].delta().upserts_size(), 1);
+  EXPECT_EQ(sent[0].delta().upserts(0).contents(), kPlain2);
+}
+
+TEST_F(EngineTest, SecondStreamForALiveMachineIsRefused) {
+  RecordingChannel first, second;
+  Register("m1", &first);
+  v1::Register reg;
+  reg.mutable_machine()->set_id("m1");
+  auto refused = engine_->AgentRegistered(reg, &second);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(refused.status().message(), HasSubstr("m1"));
+  EXPECT_THAT(second.messages, IsEmpty());
+  EXPECT_FALSE(first.closed);
+
+  reg.mutable_machine()->set_id("bad id/");
+  EXPECT_EQ(engine_->AgentRegistered(reg, &second).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(EngineTest, StreamSilentPastTheTtlIsReplacedByANewOne) {
+  RecordingChannel stale, fresh;
+  Register("m1", &stale);
+  clock_.Advance(absl::Seconds(30));  // no Tick yet: m1 is not declared dead
+  Register("m1", &fresh);
+  EXPECT_TRUE(stale.closed);
+  EXPECT_EQ(stale.close_status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(stale.close_status.message(), HasSubstr("replaced"));
+  ASSERT_EQ(fresh.Take().size(), 1u);
+  ASSERT_TRUE(engine_->Tick().ok());
+  EXPECT_FALSE(fresh.closed) << "the new stream counts as news from m1";
+  EXPECT_EQ(engine_->ListMachines().machines_size(), 1);
+}
+
+TEST_F(EngineTest, ReconnectAfterDisconnectGetsTheFullSchedule) {
+  ASSERT_TRUE(Create("web.service", kPlain, v1::DESIRED_STATE_LAUNCHED).ok());
+  RecordingChannel first, second;
+  int64_t session = Register("m1", &first);
+  ASSERT_TRUE(engine_->Tick().ok());
+  engine_->AgentDisconnected(session);
+  clock_.Advance(absl::Seconds(10));
+  Register("m1", &second);
+  auto sent = second.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_THAT(Names(sent[0].full()), ElementsAre("web.service"));
+  EXPECT_EQ(engine_->AgentHeartbeat(session).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(EngineTest, SilentMachineIsDeclaredDeadAndItsUnitsMove) {
+  ASSERT_TRUE(Create("web.service", kPlain, v1::DESIRED_STATE_LAUNCHED).ok());
+  RecordingChannel m1, m2;
+  int64_t s1 = Register("m1", &m1);
+  ASSERT_TRUE(engine_->Tick().ok());
+  ASSERT_EQ(MachineOf("web.service"), "m1");
+  int64_t s2 = Register("m2", &m2);
+  m2.Take();
+
+  // m2 beats, m1 is silent. 29 s: still alive.
+  clock_.Advance(absl::Seconds(15));
+  ASSERT_TRUE(engine_->AgentHeartbeat(s2).ok());
+  clock_.Advance(absl::Seconds(14));
+  ASSERT_TRUE(engine_->AgentHeartbeat(s2).ok());
+  ASSERT_TRUE(engine_->Tick().ok());
+  EXPECT_FALSE(m1.closed);
+  EXPECT_EQ(MachineOf("web.service"), "m1");
+
+  clock_.Advance(absl::Seconds(1));  // 30 s of silence from m1
+  ASSERT_TRUE(engine_->Tick().ok());
+  EXPECT_TRUE(m1.closed);
+  EXPECT_EQ(m1.close_status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(m1.close_status.message(), HasSubstr("declared dead"));
+  EXPECT_EQ(MachineOf("web.service"), "m2");
+  auto moved = m2.Take();
+  ASSERT_EQ(moved.size(), 1u);
+  EXPECT_THAT(Names(moved[0].delta().upserts()), ElementsAre("web.service"));
+  auto machines = engine_->ListMachines();
+  ASSERT_EQ(machines.machines_size(), 1);
+  EXPECT_EQ(machines.machines(0).id(), "m2");
+  EXPECT_EQ(machines.machines(0).units(), 1u);
+  EXPECT_EQ(engine_->AgentHeartbeat(s1).code(), absl::StatusCode::kFailedPrecondition);
+
+  // m1 comes back: a fresh full schedule (empty: web stays on m2).
+  RecordingChannel back;
+  Register("m1", &back);
+  auto full = back.Take();
+  ASSERT_EQ(full.size(), 1u);
+  ASSERT_TRUE(full[0].has_full());
+  EXPECT_THAT(Names(full[0].full()), IsEmpty());
+}
+
+TEST_F(EngineTest, AfterRestartMachinesGetOneTtlToReconnect) {
+  ASSERT_TRUE(Create("web.service", kPlain, v1::DESIRED_STATE_LAUNCHED).ok());
+  ASSERT_TRUE(Create("db.service", kPlain2, v1::DESIRED_STATE_LOADED).ok());
+  {
+    RecordingChannel m1, m2;
+    Register("m1", &m1);
+    Register("m2", &m2);
+    ASSERT_TRUE(engine_->Tick().ok());
+  }
+  // Submission order, fewest units first, ties by id: web on m1, db on m2.
+  ASSERT_EQ(MachineOf("web.service"), "m1");
+  ASSERT_EQ(MachineOf("db.service"), "m2");
+  Restart();
+  clock_.Advance(absl::Seconds(25));  // long after the machines' last beat before the restart
+  ASSERT_TRUE(engine_->Tick().ok());
+  EXPECT_EQ(MachineOf("web.service"), "m1") << "placements are kept during the grace period";
+  EXPECT_EQ(MachineOf("db.service"), "m2");
+  EXPECT_EQ(engine_->ListMachines().machines_size(), 2);
+
+  RecordingChannel m1;
+  int64_t s1 = Register("m1", &m1);
+  auto full = m1.Take();
+  ASSERT_EQ(full.size(), 1u);
+  EXPECT_THAT(Names(full[0].full()), ElementsAre("web.service"));
+  clock_.Advance(absl::Seconds(5));  // one ttl since the restart: m2 never came back
+  ASSERT_TRUE(engine_->AgentHeartbeat(s1).ok());
+  ASSERT_TRUE(engine_->Tick().ok());
+  EXPECT_EQ(MachineOf("db.service"), "m1");
+  EXPECT_EQ(engine_->ListMachines().machines_size(), 1);
+  auto moved = m1.Take();
+  ASSERT_EQ(moved.size(), 1u);
+  EXPECT_THAT(Names(moved[0].delta().upserts()), ElementsAre("db.service"));
+
+  // The dead machine's record is gone from the store too.
+  Restart();
+  EXPECT_EQ(engine_->ListMachines().machines_size(), 1);
+  EXPECT_EQ(MachineOf("db.service"), "m1");
+  EXPECT_EQ(engine_->GetUnit("db.service")->desired_state(), v1::DESIRED_STATE_LOADED);
+}
+
+TEST_F(EngineTest, UnitStatesCarryReportsAndUnplaceableReasons) {
+  RecordingChannel m1;
+  int64_t s1 = Register("m1", &m1, {{"role", "web"}});
+  ASSERT_TRUE(Create("web.service", kPlain, v1::DESIRED_STATE_LAUNCHED).ok());
+  ASSERT_TRUE(Create("db.service", kOnDb, v1::DESIRED_STATE_LAUNCHED).ok());
+  ASSERT_TRUE(Create("all.service", kGlobal, v1::DESIRED_STATE_LAUNCHED).ok());
+  ASSERT_TRUE(engine_->Tick().ok());
+
+  v1::StateReport report;
+  v1::UnitState* state = report.add_states();
+  state->set_name("web.service");
+  state->set_active_state("active");
+  state->set_sub_state("running");
+  state->set_main_pid(1234);
+  ASSERT_TRUE(engine_->AgentReport(s1, report).ok());
+
+  auto states = engine_->ListUnitStates(v1::ListUnitStatesRequest());
+  ASSERT_TRUE(states.ok()) << states.status();
+  std::map<std::string, v1::UnitStatus> by_name;
+  for (const auto& status : states->units()) by_name[status.name() + "@" + status.machine_id()] = status;
+  ASSERT_TRUE(by_name.contains("web.service@m1"));
+  EXPECT_EQ(by_name["web.service@m1"].state().main_pid(), 1234u);
+  EXPECT_EQ(by_name["web.service@m1"].state().machine_id(), "m1");
+  ASSERT_TRUE(by_name.contains("db.service@"));
+  EXPECT_THAT(by_name["db.service@"].unscheduled_reason(), HasSubstr("role"));
+  EXPECT_TRUE(by_name.contains("all.service@m1"));
+
+  v1::ListUnitStatesRequest on_other;
+  on_other.set_machine_id("m9");
+  EXPECT_THAT(engine_->ListUnitStates(on_other)->units(), IsEmpty());
+
+  // A machine that fits arrives: db.service is placed there.
+  RecordingChannel m2;
+  Register("m2", &m2, {{"role", "db"}});
+  ASSERT_TRUE(engine_->Tick().ok());
+  EXPECT_EQ(MachineOf("db.service"), "m2");
+  v1::ListUnitStatesRequest prefix;
+  prefix.set_machine_id("m");
+  EXPECT_EQ(engine_->ListUnitStates(prefix).status().code(), absl::StatusCode::kInvalidArgument)
+      << "ambiguous machine prefix";
+}
+
+TEST_F(EngineTest, ListUnitStatesPagesAndFiltersByMachine) {
+  RecordingChannel m1, m2;
+  Register("m1", &m1);
+  Register("m2", &m2);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(Create("u" + std::to_string(i) + ".service", kPlain, v1::DESIRED_STATE_LAUNCHED).ok());
+  }
+  ASSERT_TRUE(engine_->Tick().ok());  // u0, u2 on m1; u1, u3 on m2
+  v1::ListUnitStatesRequest request;
+  request.set_machine_id("m2");
+  request.set_page_size(1);
+  std::vector<std::string> seen;
+  for (int page = 0; page < 5; ++page) {
+    auto states = engine_->ListUnitStates(request);
+    ASSERT_TRUE(states.ok()) << states.status();
+    for (const auto& status : states->units()) {
+      EXPECT_EQ(status.machine_id(), "m2");
+      seen.push_back(status.name());
+    }
+    if (states->next_page_token().empty()) break;
+    request.set_page_token(states->next_page_token());
+  }
+  EXPECT_THAT(seen, ElementsAre("u1.service", "u3.service"));
+}
+
+TEST_F(EngineTest, GlobalUnitsGoToEveryMachine) {
+  RecordingChannel m1, m2;
+  Register("m1", &m1);
+  Register("m2", &m2);
+  m1.Take();
+  m2.Take();
+  ASSERT_TRUE(Create("all.service", kGlobal, v1::DESIRED_STATE_LAUNCHED).ok());
+  ASSERT_TRUE(engine_->Tick().ok());
+  for (RecordingChannel* channel : {&m1, &m2}) {
+    auto sent = channel->Take();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_THAT(Names(sent[0].delta().upserts()), ElementsAre("all.service"));
+  }
+  RecordingChannel m3;
+  Register("m3", &m3);
+  auto full = m3.Take();
+  ASSERT_EQ(full.size(), 1u);
+  EXPECT_THAT(Names(full[0].full()), ElementsAre("all.service"));
+}
+
+TEST_F(EngineTest, ShutdownClosesStreamsAndRefusesNewOnes) {
+  RecordingChannel m1, m2;
+  Register("m1", &m1);
+  engine_->Shutdown();
+  EXPECT_TRUE(m1.closed);
+  EXPECT_EQ(m1.close_status.code(), absl::StatusCode::kUnavailable);
+  v1::Register reg;
+  reg.mutable_machine()->set_id("m2");
+  EXPECT_EQ(engine_->AgentRegistered(reg, &m2).status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(EngineTest, ManyUnitsAreWrittenInSeveralTransactionsAndSurviveRestart) {
+  RecordingChannel m1;
+  Register("m1", &m1);
+  m1.Take();
+  const int n = 3 * kMaxOpsPerTxn + 7;
+  for (int i = 0; i < n; ++i) {
+    ASSERT_TRUE(Create("u" + std::to_string(i) + ".service", kPlain, v1::DESIRED_STATE_LAUNCHED).ok());
+  }
+  EXPECT_TRUE(engine_->ReconcilePending());
+  ASSERT_TRUE(engine_->Tick().ok());
+  EXPECT_FALSE(engine_->ReconcilePending());
+  auto sent = m1.Take();
+  ASSERT_EQ(sent.size(), 1u) << "one delta for the whole batch";
+  EXPECT_EQ(sent[0].delta().upserts_size(), n);
+  auto schedule = store_->Range("/fleet/schedule/");
+  ASSERT_TRUE(schedule.ok());
+  EXPECT_EQ(static_cast<int>(schedule->kvs.size()), n);
+  Restart();
+  EXPECT_EQ(engine_->ListMachines().machines(0).units(), static_cast<uint32_t>(n));
+}
+
+}  // namespace
+}  // namespace fleet
