@@ -1,12 +1,139 @@
-// fleet-agent: composition root. Wires the systemd manager, reconciler and
-// engine connection together; everything else takes its dependencies as arguments.
+// fleet-agent: composition root. Wires the systemd manager, the agent loop and
+// the engine link together; everything else takes its dependencies as arguments.
+
+#include <malloc.h>
+
+#include <csignal>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
 
 #include "CLI/CLI.hpp"
+#include "agent/config.h"
+#include "agent/runner.h"
+#include "agent/systemd/sd_bus_manager.h"
 #include "common/cli.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/version.h"
+
+namespace {
+
+int Fail(const absl::Status& status) {
+  fleet::LogError("fleet-agent: %s", status.ToString());
+  return 1;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
+  // The agent's memory per host is the product's promise: one malloc arena
+  // instead of one per thread (gRPC runs several).
+  mallopt(M_ARENA_MAX, 1);
+  using fleet::agent::AgentConfig;
   CLI::App app{"fleet-agent: runs this machine's share of a fleet cluster on its systemd"};
   fleet::AddVersionFlag(app, "fleet-agent");
+  std::string engines, metadata, systemd = "system", config_file;
+  double resync_seconds = 60;
+  AgentConfig config;
+  app.add_option("--engine", engines, "engine addresses HOST:PORT[,HOST:PORT...] (any engine)");
+  app.add_option("--machine-id", config.machine_id, "machine id (default: /etc/machine-id)");
+  app.add_option("--metadata", metadata, "machine metadata key=value[,key=value...]");
+  app.add_option("--public-ip", config.public_ip, "address other machines and users reach this one at");
+  app.add_option("--systemd", systemd, "which systemd manager: system (default) or user");
+  app.add_option("--unit-dir", config.unit_dir,
+                 "where unit files go (default /run/fleet/units, $XDG_RUNTIME_DIR/fleet/units for user)");
+  app.add_option("--resync-interval", resync_seconds, "seconds between full state resyncs (safety net)");
+  app.add_option("--log-level", config.log_level, "error, warning, info or debug");
+  app.add_option("--config", config_file, "YAML file with any of these flags (flags win)");
   if (int code = fleet::ParseCommandLine(app, argc, argv); code >= 0) return code;
-  return 0;
+
+  std::set<std::string> given;
+  for (const CLI::Option* option : app.get_options()) {
+    if (option->count() > 0) given.insert(option->get_name().substr(2));
+  }
+  if (given.contains("engine")) {
+    auto parsed = fleet::agent::ParseEngines(engines);
+    if (!parsed.ok()) return Fail(parsed.status());
+    config.engines = *parsed;
+  }
+  if (given.contains("metadata")) {
+    auto parsed = fleet::agent::ParseMetadata(metadata);
+    if (!parsed.ok()) return Fail(parsed.status());
+    config.metadata = *parsed;
+  }
+  auto kind = fleet::agent::ParseBusKind(systemd);
+  if (!kind.ok()) return Fail(kind.status());
+  config.systemd = *kind;
+  if (resync_seconds <= 0) return Fail(absl::InvalidArgumentError("--resync-interval must be > 0"));
+  config.resync_interval = absl::Seconds(resync_seconds);
+  if (!config_file.empty()) {
+    std::ifstream in(config_file);
+    if (!in) return Fail(absl::NotFoundError("cannot read --config " + config_file));
+    std::stringstream text;
+    text << in.rdbuf();
+    if (absl::Status s = fleet::agent::MergeYamlConfig(text.str(), given, &config); !s.ok()) {
+      return Fail(s);
+    }
+  }
+  if (config.log_level == "error") {
+    fleet::SetLogLevel(fleet::LogPriority::kError);
+  } else if (config.log_level == "warning") {
+    fleet::SetLogLevel(fleet::LogPriority::kWarning);
+  } else if (config.log_level == "debug") {
+    fleet::SetLogLevel(fleet::LogPriority::kDebug);
+  } else if (config.log_level == "info") {
+    fleet::SetLogLevel(fleet::LogPriority::kInfo);
+  } else {
+    return Fail(absl::InvalidArgumentError("--log-level must be error, warning, info or debug"));
+  }
+  if (config.engines.empty()) return Fail(absl::InvalidArgumentError("--engine is required"));
+  auto machine_id = fleet::agent::ResolveMachineId(config.machine_id, "/etc/machine-id");
+  if (!machine_id.ok()) return Fail(machine_id.status());
+  if (config.unit_dir.empty()) {
+    auto dir = fleet::agent::DefaultUnitDir(config.systemd);
+    if (!dir.ok()) return Fail(dir.status());
+    config.unit_dir = *dir;
+  }
+
+  // Signals are taken by a thread with sigwait, so the loop shuts down cleanly.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto manager = fleet::agent::SdBusManager::Create(config.systemd, config.unit_dir);
+  if (!manager.ok()) return Fail(manager.status());
+
+  fleet::agent::AgentRunnerOptions options;
+  options.machine.set_id(*machine_id);
+  options.machine.set_public_ip(config.public_ip);
+  options.machine.set_agent_version(fleet::kVersion);
+  for (const auto& [key, value] : config.metadata) (*options.machine.mutable_metadata())[key] = value;
+  options.link.engines = config.engines;
+  options.link.seed = std::hash<std::string>{}(*machine_id);
+  options.resync_interval = config.resync_interval;
+
+  fleet::LogInfo("fleet-agent %s: machine %s, %s manager, unit dir %s, engines %s", fleet::kVersion,
+                 *machine_id, systemd == "user" ? "user" : "system", config.unit_dir, engines.empty() ? config.engines[0] : engines);
+  fleet::LogWarning("fleet-agent: engine connection is PLAINTEXT (no TLS yet)");
+
+  fleet::RealClock clock;
+  fleet::agent::AgentRunner runner(manager->get(), &clock, options);
+  std::thread signal_thread([&runner, signals] {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    runner.Shutdown();
+  });
+  absl::Status status = runner.Run();
+  if (status.ok()) {
+    signal_thread.join();
+    fleet::LogInfo("fleet-agent: stopped; units keep running");
+    return 0;
+  }
+  // The signal thread still waits: leave without joining it.
+  fleet::LogError("fleet-agent: %s", status.ToString());
+  std::_Exit(1);
 }

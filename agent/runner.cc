@@ -1,0 +1,150 @@
+#include "agent/runner.h"
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "common/log.h"
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+namespace fleet::agent {
+namespace {
+
+// A burst of work (a big schedule, thousands of signals queued by sd-bus while
+// the agent was busy) leaves freed buffers in the heap; once quiet, hand them
+// back to the kernel: the agent's resident memory is a promise.
+void ReleaseFreeMemory() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
+
+constexpr absl::Duration kQuietBeforeTrim = absl::Seconds(1);
+
+}  // namespace
+
+AgentRunner::AgentRunner(SystemdManager* manager, const Clock* clock, AgentRunnerOptions options)
+    : manager_(manager),
+      clock_(clock),
+      options_(std::move(options)),
+      agent_(manager, options_.machine.id()) {}
+
+void AgentRunner::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    shutdown_ = true;
+  }
+  manager_->Wake();
+}
+
+absl::Status AgentRunner::Run() {
+  if (options_.link.engines.empty()) return absl::InvalidArgumentError("no engine address given");
+  {
+    absl::MutexLock lock(&mu_);
+    if (absl::Status s = agent_.Adopt(); !s.ok()) return s;
+    LogInfo("adopted %d units from the unit dir", static_cast<int>(agent_.installed().size()));
+  }
+  EngineLink link(
+      options_.link,
+      [this] {
+        absl::MutexLock lock(&mu_);
+        return agent_.MakeRegister(options_.machine);
+      },
+      [this](const fleet::v1::EngineMessage& message) {
+        {
+          absl::MutexLock lock(&mu_);
+          inbox_.push_back(message);
+        }
+        manager_->Wake();
+      },
+      [](const std::string& engine, const grpc::Status& status) {
+        LogWarning("stream to engine %s ended: %s %s; units keep running", engine,
+                   std::to_string(static_cast<int>(status.error_code())), status.error_message());
+      });
+  link.Start();
+
+  absl::Time next_resync = clock_->Now() + options_.resync_interval;
+  std::optional<absl::Time> retry_at;
+  bool trim_pending = false;
+  absl::Status result = absl::OkStatus();
+  while (true) {
+    absl::Time wake_at = retry_at.has_value() ? std::min(*retry_at, next_resync) : next_resync;
+    if (trim_pending) wake_at = std::min(wake_at, clock_->Now() + kQuietBeforeTrim);
+    absl::StatusOr<std::vector<UnitStatus>> changes =
+        manager_->WaitForChanges(std::max(wake_at - clock_->Now(), absl::ZeroDuration()));
+    if (!changes.ok()) {
+      result = changes.status();
+      break;
+    }
+    if (changes->empty() && trim_pending) {
+      ReleaseFreeMemory();
+      trim_pending = false;
+    }
+    trim_pending = trim_pending || changes->size() > 16;
+    std::optional<fleet::v1::StateReport> report;
+    {
+      absl::MutexLock lock(&mu_);
+      if (shutdown_) break;
+      agent_.Observe(*changes);
+      bool reconcile = false;
+      while (!inbox_.empty()) {
+        fleet::v1::EngineMessage message = std::move(inbox_.front());
+        inbox_.pop_front();
+        absl::Status s = absl::OkStatus();
+        switch (message.kind_case()) {
+          case fleet::v1::EngineMessage::kFull:
+            s = agent_.ApplyFull(message.full());
+            reconcile = true;
+            break;
+          case fleet::v1::EngineMessage::kDelta:
+            s = agent_.ApplyDelta(message.delta());
+            reconcile = true;
+            break;
+          case fleet::v1::EngineMessage::KIND_NOT_SET:
+            break;
+        }
+        if (!s.ok()) LogWarning("schedule from engine: %s", s.ToString());
+      }
+      absl::Time now = clock_->Now();
+      if (now >= next_resync) {
+        next_resync = now + options_.resync_interval;
+        if (absl::Status s = agent_.Resync(); !s.ok()) {
+          result = s;
+          break;
+        }
+        reconcile = true;
+      }
+      if (retry_at.has_value() && now >= *retry_at) reconcile = true;
+      if (reconcile) {
+        absl::Time started = absl::Now();
+        size_t tasks = agent_.Plan().size();
+        absl::Status s = agent_.Reconcile();
+        LogDebug("reconcile: %d tasks in %s", static_cast<int>(tasks),
+                 absl::FormatDuration(absl::Now() - started));
+        trim_pending = trim_pending || tasks > 0;
+        if (!s.ok()) {
+          LogWarning("reconcile failed, retrying in %s: %s",
+                     absl::FormatDuration(options_.retry_interval), s.ToString());
+          retry_at = now + options_.retry_interval;
+        } else {
+          retry_at.reset();
+        }
+      }
+      report = agent_.TakeReport();
+    }
+    if (report.has_value()) {
+      fleet::v1::AgentMessage message;
+      *message.mutable_report() = *std::move(report);
+      // Dropped when disconnected: the next Register carries the full state.
+      link.Send(message);
+    }
+  }
+  link.Stop();
+  return result;
+}
+
+}  // namespace fleet::agent

@@ -1,0 +1,62 @@
+#pragma once
+
+// The agent's pure planner, after fleet's agent/reconcile.go: from the desired
+// set (the engine's schedule for this machine) and what is installed here, the
+// typed tasks that bring the host in line, in fleet's fixed order: unload,
+// load, daemon-reload, stop, start. No I/O; table-tested.
+
+#include <map>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+namespace fleet::agent {
+
+enum class Target { kLoaded, kLaunched };
+
+// One unit as the engine wants it on this machine.
+struct DesiredUnit {
+  std::string contents;
+  std::string hash;
+  Target target = Target::kLoaded;
+};
+
+// One unit installed in the unit dir.
+struct InstalledUnit {
+  std::string contents;
+  // The agent started it (or adopted it running) and has not stopped it since.
+  // A launched unit that exits or fails stays launched: restarting it is
+  // systemd's job (Restart=), and its failure is reported, not hidden. (An
+  // agent that restarts adopts a unit as launched only if it runs.)
+  bool launched = false;
+};
+
+// kUnload stops the unit (when it runs) before it removes the file, so a unit
+// never keeps running after it left this machine's schedule.
+enum class TaskKind { kUnload, kLoad, kReload, kStop, kStart };
+
+absl::string_view TaskKindName(TaskKind kind);
+
+struct Task {
+  TaskKind kind;
+  std::string unit;      // empty for kReload
+  std::string contents;  // kLoad only
+
+  bool operator==(const Task&) const = default;
+};
+
+// The tasks, in the fixed order (all unloads, then loads, one reload if any
+// file changed, stops, starts; units by name within a kind):
+// - installed but not desired: unload (which stops it first, as fleet's did);
+// - desired but not installed: load, then start if launched;
+// - installed with other contents: load (replace); restart (stop + start) only
+//   if it was launched and stays launched; stop if it was launched and is now
+//   only loaded; start if it was not launched and is now launched;
+// - same contents: start or stop when launched differs from the target.
+// `reload_pending`: files changed earlier but their reload failed; plan a
+// reload even when no file changes now.
+std::vector<Task> PlanTasks(const std::map<std::string, DesiredUnit>& desired,
+                            const std::map<std::string, InstalledUnit>& installed,
+                            bool reload_pending = false);
+
+}  // namespace fleet::agent
