@@ -1,0 +1,129 @@
+// AgentRunner + EngineLink over real gRPC on 127.0.0.1 against in-test
+// engines, with the in-memory FakeManager in place of systemd.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "agent/runner.h"
+#include "agent/systemd/fake_manager.h"
+#include "common/clock.h"
+#include "gtest/gtest.h"
+#include "tests/support/fake_engine.h"
+
+namespace fleet::agent {
+namespace {
+
+using fleet::test::FakeEngine;
+using fleet::test::MakeScheduledUnit;
+
+constexpr absl::Duration kTimeout = absl::Seconds(20);
+
+class AgentLinkTest : public ::testing::Test {
+ protected:
+  void StartRunner(std::vector<std::string> engines) {
+    AgentRunnerOptions options;
+    options.machine.set_id("machine-1");
+    options.machine.set_agent_version("test");
+    options.link.engines = std::move(engines);
+    options.link.initial_backoff = absl::Milliseconds(20);
+    options.link.max_backoff = absl::Milliseconds(200);
+    runner_ = std::make_unique<AgentRunner>(&manager_, &clock_, options);
+    thread_ = std::thread([this] { status_ = runner_->Run(); });
+  }
+  void TearDown() override {
+    if (runner_ != nullptr) {
+      runner_->Shutdown();
+      thread_.join();
+      EXPECT_TRUE(status_.ok()) << status_;
+    }
+  }
+
+  RealClock clock_;
+  FakeManager manager_{&clock_};
+  std::unique_ptr<AgentRunner> runner_;
+  std::thread thread_;
+  absl::Status status_;
+};
+
+TEST_F(AgentLinkTest, RegistersRunsTheScheduleReportsAndBeats) {
+  FakeEngine engine;
+  engine.SetHeartbeatIntervalMs(20);
+  engine.Upsert(MakeScheduledUnit("a.service", "A", fleet::v1::DESIRED_STATE_LAUNCHED));
+  StartRunner({engine.Start()});
+  ASSERT_TRUE(engine.WaitFor(
+      [](const FakeEngine::View& v) {
+        auto it = v.states.find("a.service");
+        return it != v.states.end() && it->second.active_state() == "active" && v.heartbeats >= 3;
+      },
+      kTimeout));
+  FakeEngine::View view = engine.Snapshot();
+  ASSERT_EQ(view.registers.size(), 1u);
+  EXPECT_EQ(view.registers[0].machine().id(), "machine-1");
+  EXPECT_EQ(manager_.starts("a.service"), 1);
+}
+
+TEST_F(AgentLinkTest, FollowerRedirectsToTheLeader) {
+  FakeEngine leader, follower;
+  leader.Upsert(MakeScheduledUnit("a.service", "A", fleet::v1::DESIRED_STATE_LAUNCHED));
+  leader.Start();
+  follower.Start();
+  follower.RedirectTo(leader.address());
+  StartRunner({follower.address()});
+  ASSERT_TRUE(leader.WaitFor(
+      [](const FakeEngine::View& v) {
+        return v.connected == 1 && v.states.contains("a.service") &&
+               v.states.at("a.service").active_state() == "active";
+      },
+      kTimeout));
+  EXPECT_TRUE(follower.Snapshot().registers.empty());
+}
+
+TEST_F(AgentLinkTest, LostStreamKeepsUnitsRunningAndReconnectsWithFullState) {
+  FakeEngine engine;
+  engine.Upsert(MakeScheduledUnit("a.service", "A", fleet::v1::DESIRED_STATE_LAUNCHED));
+  StartRunner({engine.Start()});
+  ASSERT_TRUE(engine.WaitFor(
+      [](const FakeEngine::View& v) {
+        return v.states.contains("a.service") && v.states.at("a.service").active_state() == "active";
+      },
+      kTimeout));
+  engine.DropStreams();
+  ASSERT_TRUE(engine.WaitFor([](const FakeEngine::View& v) { return v.registers.size() == 2; }, kTimeout));
+  FakeEngine::View view = engine.Snapshot();
+  ASSERT_EQ(view.registers[1].units_size(), 1);
+  EXPECT_EQ(view.registers[1].units(0).active_state(), "active");
+  EXPECT_EQ(manager_.stops("a.service"), 0);
+  EXPECT_EQ(manager_.starts("a.service"), 1);
+  // Changes made while it was away arrive with the new full schedule.
+  engine.Upsert(MakeScheduledUnit("b.service", "B", fleet::v1::DESIRED_STATE_LAUNCHED));
+  ASSERT_TRUE(engine.WaitFor(
+      [](const FakeEngine::View& v) {
+        return v.states.contains("b.service") && v.states.at("b.service").active_state() == "active";
+      },
+      kTimeout));
+}
+
+TEST_F(AgentLinkTest, EngineDownAtStartIsRetriedUntilItComes) {
+  // A free port: bound, read, closed. The agent starts against it while
+  // nothing listens, then the engine comes up there.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  close(fd);
+  std::string address = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  StartRunner({address});
+  FakeEngine engine;
+  ASSERT_EQ(engine.Start(address), address);
+  ASSERT_TRUE(engine.WaitFor([](const FakeEngine::View& v) { return v.connected == 1; }, kTimeout));
+}
+
+}  // namespace
+}  // namespace fleet::agent
