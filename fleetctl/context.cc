@@ -18,8 +18,8 @@ int Context::Fail(const absl::Status& status) {
 
 void ListingFlags::Add(CLI::App& command, const std::string& default_fields) {
   fields = default_fields;
-  command.add_option("--fields", fields, "Columns to print (comma-separated)")
-      ->capture_default_str();
+  fields_option = command.add_option("--fields", fields, "Columns to print (comma-separated)")
+                      ->capture_default_str();
   command.add_flag("--no-legend", no_legend, "Do not print a legend (column headers)");
   command.add_flag("-l,--full", full, "Do not ellipsize fields on output");
   command.add_option("-o,--output", output, "Output format: table, json or yaml")
@@ -29,7 +29,8 @@ void ListingFlags::Add(CLI::App& command, const std::string& default_fields) {
 absl::StatusOr<std::string> ListingFlags::Render(const Listing& all) const {
   auto format = ParseOutputFormat(output);
   if (!format.ok()) return format.status();
-  auto selected = SelectFields(all, fields);
+  bool every_field = *format != OutputFormat::kTable && fields_option->count() == 0;
+  auto selected = every_field ? all : SelectFields(all, fields);
   if (!selected.ok()) return selected.status();
   return Format(*selected, *format, !no_legend);
 }

@@ -65,9 +65,11 @@ struct ListingFlags {
   bool no_legend = false;
   bool full = false;
   std::string output = "table";
+  const CLI::Option* fields_option = nullptr;
 
   void Add(CLI::App& command, const std::string& default_fields);
-  // Selects the fields and formats `all`, or says which flag is wrong.
+  // Selects the fields and formats `all`, or says which flag is wrong. JSON
+  // and YAML carry every field unless --fields was given.
   absl::StatusOr<std::string> Render(const Listing& all) const;
 };
 

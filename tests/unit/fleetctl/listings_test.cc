@@ -2,6 +2,10 @@
 
 #include "fleetctl/commands/listings.h"
 
+#include <algorithm>
+
+#include "fleetctl/context.h"
+
 #include "gtest/gtest.h"
 
 namespace fleet::ctl {
@@ -108,6 +112,33 @@ TEST(MachinesListingTest, MetadataSortedAndJoined) {
             "MACHINE\t\tIP\t\tMETADATA\n"
             "aaaaaaaa...\t127.0.0.2\tdisk=ssd,region=east\n"
             "bbbbbbbb...\t-\t\t-\n");
+}
+
+}  // namespace
+}  // namespace fleet::ctl
+
+namespace fleet::ctl {
+namespace {
+
+std::string RenderWith(std::vector<std::string> args, const Listing& all) {
+  CLI::App app{"test"};
+  ListingFlags flags;
+  flags.Add(app, "unit");
+  std::reverse(args.begin(), args.end());
+  app.parse(args);
+  auto text = flags.Render(all);
+  return text.ok() ? *text : std::string(text.status().message());
+}
+
+TEST(ListingFlagsTest, JsonAndYamlCarryEveryFieldUnlessFieldsGiven) {
+  Listing all{{"unit", "machine"}, {{"a.service", "m1"}}};
+  EXPECT_EQ(RenderWith({}, all), "UNIT\na.service\n");
+  EXPECT_EQ(RenderWith({"-o", "json"}, all),
+            "[\n  {\"unit\": \"a.service\", \"machine\": \"m1\"}\n]\n");
+  EXPECT_EQ(RenderWith({"-o", "json", "--fields", "machine"}, all),
+            "[\n  {\"machine\": \"m1\"}\n]\n");
+  EXPECT_EQ(RenderWith({"--output", "xml"}, all),
+            "unknown --output \"xml\": use table, json or yaml");
 }
 
 }  // namespace
