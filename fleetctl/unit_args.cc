@@ -76,7 +76,8 @@ absl::StatusOr<std::vector<UnitArg>> ParseUnitArgs(const std::vector<std::string
 }
 
 absl::StatusOr<std::vector<std::string>> ExpandNames(Client& client,
-                                                     const std::vector<std::string>& args) {
+                                                     const std::vector<std::string>& args,
+                                                     Templates templates) {
   std::vector<std::string> names;
   std::set<std::string> seen;
   for (const auto& arg : args) {
@@ -87,10 +88,14 @@ absl::StatusOr<std::vector<std::string>> ExpandNames(Client& client,
     }
     auto units = client.ListUnits(arg, /*omit_contents=*/true);
     if (!units.ok()) return units.status();
-    if (units->empty()) return absl::NotFoundError(absl::StrCat("no unit matches ", arg));
+    size_t matched = 0;
     for (const auto& unit : *units) {
+      auto name = ParseUnitName(unit.name());
+      if (templates == Templates::kSkip && name.ok() && name->IsTemplate()) continue;
+      ++matched;
       if (seen.insert(unit.name()).second) names.push_back(unit.name());
     }
+    if (matched == 0) return absl::NotFoundError(absl::StrCat("no unit matches ", arg));
   }
   return names;
 }

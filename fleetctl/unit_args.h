@@ -33,10 +33,15 @@ bool IsGlob(const std::string& arg);
 // INVALID_ARGUMENT names an argument that is neither.
 absl::StatusOr<std::vector<UnitArg>> ParseUnitArgs(const std::vector<std::string>& args);
 
+// Whether a glob may stand for templates ("web@.service"): destroy and cat
+// take them, commands that change what runs do not (a template never runs).
+enum class Templates { kInclude, kSkip };
+
 // Expands globs against the cluster's units and keeps other names as they are
 // (their existence is not checked). A glob that matches nothing is NOT_FOUND.
 absl::StatusOr<std::vector<std::string>> ExpandNames(Client& client,
-                                                     const std::vector<std::string>& args);
+                                                     const std::vector<std::string>& args,
+                                                     Templates templates);
 
 // How EnsureOnCluster treats a unit that exists with other contents than its
 // local file.

@@ -12,7 +12,7 @@ CommandRunner DefineCat(CLI::App& app) {
   return [units](Context& context) {
     auto client = context.client();
     if (!client.ok()) return context.Fail(client.status());
-    auto names = ExpandNames(**client, *units);
+    auto names = ExpandNames(**client, *units, Templates::kInclude);
     if (!names.ok()) return context.Fail(names.status());
     for (size_t i = 0; i < names->size(); ++i) {
       auto unit = (*client)->GetUnit((*names)[i]);

@@ -14,7 +14,7 @@ CommandRunner DefineDestroy(CLI::App& app) {
   return [units](Context& context) {
     auto client = context.client();
     if (!client.ok()) return context.Fail(client.status());
-    auto names = ExpandNames(**client, *units);
+    auto names = ExpandNames(**client, *units, Templates::kInclude);
     if (!names.ok()) return context.Fail(names.status());
     int exit_code = kExitOk;
     for (const auto& name : *names) {

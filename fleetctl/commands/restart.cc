@@ -21,7 +21,7 @@ CommandRunner DefineRestart(CLI::App& app) {
   return [flags](Context& context) {
     auto client = context.client();
     if (!client.ok()) return context.Fail(client.status());
-    auto names = ExpandNames(**client, flags->units);
+    auto names = ExpandNames(**client, flags->units, Templates::kSkip);
     if (!names.ok()) return context.Fail(names.status());
     BlockFlags block{.block_attempts = flags->block_attempts, .no_block = false};
     for (const auto& name : *names) {

@@ -17,7 +17,7 @@ CommandRunner DefineUnload(CLI::App& app) {
   return [flags](Context& context) {
     auto client = context.client();
     if (!client.ok()) return context.Fail(client.status());
-    auto names = ExpandNames(**client, flags->units);
+    auto names = ExpandNames(**client, flags->units, Templates::kSkip);
     if (!names.ok()) return context.Fail(names.status());
     return SetStateAndWait(context, *names, v1::DESIRED_STATE_INACTIVE, Goal::kUnloaded,
                            "unload", flags->block);
