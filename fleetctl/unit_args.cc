@@ -136,4 +136,12 @@ absl::StatusOr<std::vector<std::string>> EnsureOnCluster(Client& client,
   return names;
 }
 
+absl::StatusOr<std::vector<std::string>> SubmitArgs(Client& client,
+                                                    const std::vector<std::string>& args,
+                                                    ExistingUnit existing) {
+  auto units = ParseUnitArgs(args);
+  if (!units.ok()) return units.status();
+  return EnsureOnCluster(client, *units, existing);
+}
+
 }  // namespace fleet::ctl

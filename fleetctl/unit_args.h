@@ -54,4 +54,9 @@ absl::StatusOr<std::vector<std::string>> EnsureOnCluster(Client& client,
                                                          const std::vector<UnitArg>& units,
                                                          ExistingUnit existing);
 
+// ParseUnitArgs then EnsureOnCluster: what submit, load and start do first.
+absl::StatusOr<std::vector<std::string>> SubmitArgs(Client& client,
+                                                    const std::vector<std::string>& args,
+                                                    ExistingUnit existing);
+
 }  // namespace fleet::ctl

@@ -21,12 +21,10 @@ CommandRunner DefineStart(CLI::App& app) {
                     "Replace a unit that is on the cluster with other contents");
   flags->block.Add(*command);
   return [flags](Context& context) {
-    auto args = ParseUnitArgs(flags->units);
-    if (!args.ok()) return context.Fail(args.status());
     auto client = context.client();
     if (!client.ok()) return context.Fail(client.status());
-    auto names = EnsureOnCluster(**client, *args,
-                                 flags->replace ? ExistingUnit::kReplace : ExistingUnit::kKeep);
+    auto names = SubmitArgs(**client, flags->units,
+                            flags->replace ? ExistingUnit::kReplace : ExistingUnit::kKeep);
     if (!names.ok()) return context.Fail(names.status());
     return SetStateAndWait(context, *names, v1::DESIRED_STATE_LAUNCHED, Goal::kLaunched,
                            "start", flags->block);

@@ -17,12 +17,10 @@ CommandRunner DefineSubmit(CLI::App& app) {
   command->add_flag("--replace", flags->replace,
                     "Replace a unit that is on the cluster with other contents");
   return [flags](Context& context) {
-    auto args = ParseUnitArgs(flags->units);
-    if (!args.ok()) return context.Fail(args.status());
     auto client = context.client();
     if (!client.ok()) return context.Fail(client.status());
-    auto names = EnsureOnCluster(**client, *args,
-                                 flags->replace ? ExistingUnit::kReplace : ExistingUnit::kRefuse);
+    auto names = SubmitArgs(**client, flags->units,
+                            flags->replace ? ExistingUnit::kReplace : ExistingUnit::kRefuse);
     if (!names.ok()) return context.Fail(names.status());
     return kExitOk;
   };

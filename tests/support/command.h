@@ -14,4 +14,7 @@ struct CommandOutput {
 // Runs `command` with /bin/sh, waits for it, and captures its output.
 CommandOutput RunCommand(const std::string& command);
 
+// `s` in single quotes for /bin/sh, whatever it holds.
+std::string ShellQuote(const std::string& s);
+
 }  // namespace fleet::test

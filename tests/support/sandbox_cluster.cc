@@ -13,18 +13,6 @@
 namespace fleet::test {
 namespace {
 
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
 std::string SandboxScript() { return std::string(FLEET_SOURCE_DIR) + "/scripts/sandbox"; }
 
 }  // namespace
@@ -38,7 +26,7 @@ absl::StatusOr<std::unique_ptr<SandboxCluster>> SandboxCluster::Up(
   std::string command = absl::StrCat(SandboxScript(), " up --dir ", dir, " --build ",
                                      FLEET_BINARY_DIR, " --hosts ", options.hosts,
                                      " --agent-ttl ", options.agent_ttl);
-  for (const auto& m : options.metadata) absl::StrAppend(&command, " --metadata ", Quote(m));
+  for (const auto& m : options.metadata) absl::StrAppend(&command, " --metadata ", ShellQuote(m));
   if (options.docker) absl::StrAppend(&command, " --docker");
   auto cluster = std::unique_ptr<SandboxCluster>(new SandboxCluster(dir));
   CommandOutput up = RunCommand(command);
@@ -64,7 +52,7 @@ CommandOutput SandboxCluster::Sandbox(const std::string& args) const {
 }
 
 CommandOutput SandboxCluster::Exec(int host, const std::string& shell_command) const {
-  return Sandbox(absl::StrCat("exec ", host, " -- sh -c ", Quote(shell_command)));
+  return Sandbox(absl::StrCat("exec ", host, " -- sh -c ", ShellQuote(shell_command)));
 }
 
 std::string SandboxCluster::WaitForListUnits(

@@ -17,18 +17,6 @@
 namespace fleet::test {
 namespace {
 
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
 // The first child of `pid` (from /proc), or 0.
 pid_t FirstChild(pid_t pid) {
   std::ifstream in(absl::StrCat("/proc/", pid, "/task/", pid, "/children"));
@@ -41,13 +29,13 @@ pid_t FirstChild(pid_t pid) {
 
 absl::StatusOr<std::unique_ptr<SandboxHost>> SandboxHost::Start(std::string script, std::string dir,
                                                                  std::string name) {
-  CommandOutput out = RunCommand(absl::StrCat(Quote(script), " start ", Quote(dir), " ", Quote(name)));
+  CommandOutput out = RunCommand(absl::StrCat(ShellQuote(script), " start ", ShellQuote(dir), " ", ShellQuote(name)));
   if (out.exit_code != 0) {
     return absl::InternalError(absl::StrCat("sandbox-host start failed: ", out.text));
   }
   int pid1 = 0;
   if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(out.text), &pid1) || pid1 <= 1) {
-    RunCommand(absl::StrCat(Quote(script), " stop ", Quote(dir)));
+    RunCommand(absl::StrCat(ShellQuote(script), " stop ", ShellQuote(dir)));
     return absl::InternalError(absl::StrCat("sandbox-host start printed no PID: ", out.text));
   }
   return std::unique_ptr<SandboxHost>(new SandboxHost(std::move(script), std::move(dir), pid1));
@@ -59,8 +47,8 @@ SandboxHost::SandboxHost(std::string script, std::string dir, pid_t pid1)
 SandboxHost::~SandboxHost() { Stop(); }
 
 CommandOutput SandboxHost::Exec(const std::string& shell_command) const {
-  return RunCommand(absl::StrCat(Quote(script_), " exec ", Quote(dir_), " -- /bin/sh -c ",
-                                 Quote(shell_command)));
+  return RunCommand(absl::StrCat(ShellQuote(script_), " exec ", ShellQuote(dir_), " -- /bin/sh -c ",
+                                 ShellQuote(shell_command)));
 }
 
 absl::StatusOr<pid_t> SandboxHost::Spawn(const std::vector<std::string>& argv,
@@ -123,7 +111,7 @@ void SandboxHost::Stop() {
   stopped_ = true;
   // Killing PID 1 of the namespace ends every process inside; then reap our
   // nsenter children and remove the cgroups.
-  RunCommand(absl::StrCat(Quote(script_), " stop ", Quote(dir_)));
+  RunCommand(absl::StrCat(ShellQuote(script_), " stop ", ShellQuote(dir_)));
   for (const Child& child : children_) {
     kill(child.nsenter, SIGKILL);
     waitpid(child.nsenter, nullptr, 0);
