@@ -42,13 +42,18 @@ int RunFleetctl(const std::vector<std::string>& args, std::ostream& out, std::os
   // CLI11 alone would only say that a subcommand is required.
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string& arg = args[i];
-    if (arg.rfind("-", 0) == 0) {
-      CLI::Option* option = arg.rfind("--", 0) == 0 && arg.find('=') == std::string::npos
-                                ? app.get_option_no_throw(arg)
-                                : nullptr;
-      if (option != nullptr && option->get_expected_min() > 0) ++i;  // skip its value
+    if (arg.rfind("--", 0) == 0) {
+      const std::string name = arg.substr(0, arg.find('='));
+      const CLI::Option* option = app.get_option_no_throw(name);
+      if (option == nullptr) {
+        err << "Error: unknown flag " << name << "; see fleetctl --help\n";
+        return kExitUsage;
+      }
+      bool value_follows = arg.find('=') == std::string::npos && option->get_expected_min() > 0;
+      if (value_follows) ++i;
       continue;
     }
+    if (arg.rfind("-", 0) == 0) continue;
     auto verbs = app.get_subcommands([&arg](CLI::App* verb) { return verb->get_name() == arg; });
     if (verbs.empty()) {
       err << "Error: unknown command \"" << arg << "\"; see fleetctl --help\n";

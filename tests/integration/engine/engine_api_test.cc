@@ -45,7 +45,9 @@ class FakeAgent {
     stream_ = stub->Connect(&context_);
     v1::AgentMessage hello;
     hello.mutable_register_()->mutable_machine()->set_id(machine_id);
-    EXPECT_TRUE(stream_->Write(hello));
+    // Not checked: a follower may end the stream before the write lands.
+    // Every test looks at what the engine answered (Read, Finish) instead.
+    stream_->Write(hello);
   }
   ~FakeAgent() {
     if (finished_) return;

@@ -49,6 +49,12 @@ TEST(FleetctlTest, UnknownCommandIsAUsageError) {
   EXPECT_NE(r.err.find("launch-rockets"), std::string::npos) << r.err;
 }
 
+TEST(FleetctlTest, UnknownGlobalFlagIsNamed) {
+  Result r = RunCtl({"--no-such-flag", "list-units"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "Error: unknown flag --no-such-flag; see fleetctl --help\n");
+}
+
 TEST(FleetctlTest, HelpListsTheVerbs) {
   Result r = RunCtl({"--help"});
   EXPECT_EQ(r.code, 0);
