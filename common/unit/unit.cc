@@ -321,6 +321,10 @@ FleetOptions ParseFleetOptions(const UnitFile& file, const UnitName& name,
       continue;
     }
     for (std::string& item : SplitMultiValue(option.value)) {
+      // A template is never scheduled, and a specifier means something only
+      // for an instance (%i is empty here: MachineMetadata=hostname=%i would
+      // read as "hostname="). Each instance is parsed with its own name.
+      if (name.IsTemplate() && item.find('%') != std::string::npos) continue;
       ReadItem(*key, ExpandSpecifiers(item, name), option, &collected, errors);
     }
   }

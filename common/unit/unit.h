@@ -20,7 +20,9 @@
 //   - a value that starts and ends with '"' holds several values separated by
 //     unquoted spaces: MachineMetadata="region=east" "disk=ssd". Empty items
 //     (from repeated spaces) are dropped.
-//   - %n %N %p %i are expanded for the unit's name in every value.
+//   - %n %N %p %i are expanded for the unit's name in every value. In a
+//     template (never scheduled itself) items holding a '%' are skipped: they
+//     are read, and judged, for each instance.
 //   - refused: an unknown key; a MachineMetadata item that is not key=value;
 //     a MachineOf=/Replaces= item that is not a unit name; MachineID= naming two
 //     machines; Global= that is not a systemd boolean; MachineID with

@@ -128,6 +128,19 @@ TEST(ParseUnitTest, SpecifiersExpandedPerInstance) {
   EXPECT_THAT(options.machine_of, ElementsAre("log-web@8081.service"));
 }
 
+TEST(ParseUnitTest, TemplateSkipsItemsWithSpecifiers) {
+  // %i is empty in a template: "hostname=%i" would not be key=value. The
+  // template is accepted; its instances read the item with their own name.
+  FleetOptions options = MustParseOptions("web@.service",
+                                          "MachineMetadata=hostname=%i\n"
+                                          "MachineMetadata=disk=ssd\n"
+                                          "Conflicts=%p@*.service\n");
+  EXPECT_THAT(options.machine_metadata, ElementsAre(Pair("disk", ElementsAre("ssd"))));
+  EXPECT_THAT(options.conflicts, IsEmpty());
+  options = MustParseOptions("web@host1.service", "MachineMetadata=hostname=%i\n");
+  EXPECT_THAT(options.machine_metadata, ElementsAre(Pair("hostname", ElementsAre("host1"))));
+}
+
 TEST(ParseUnitTest, EmptyAssignmentResetsAndGlobalLastWins) {
   FleetOptions options = MustParseOptions("web.service",
                                           "Conflicts=a.service\n"
