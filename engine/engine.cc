@@ -391,8 +391,13 @@ absl::StatusOr<v1::ListUnitStatesResponse> Engine::ListUnitStates(
     status.set_hash(record.unit.hash());
     status.set_machine_id(machine_id);
     if (machine_id.empty()) {
+      // A reason is served only while it is current: after a change the last
+      // plan's reasons may be stale (a MachineOf= peer loaded since), and a
+      // client that waits would end on them.
       auto reason = unplaceable_.find(record.unit.name());
-      if (reason != unplaceable_.end()) status.set_unscheduled_reason(reason->second);
+      if (reason != unplaceable_.end() && !reconcile_pending_) {
+        status.set_unscheduled_reason(reason->second);
+      }
       if (!record.schedulable) {
         status.set_unscheduled_reason("its stored file no longer parses; submit it again");
       }

@@ -531,6 +531,28 @@ TEST_F(EngineTest, AfterRestartMachinesGetOneTtlToReconnect) {
   EXPECT_EQ(engine_->GetUnit("db.service")->desired_state(), v1::DESIRED_STATE_LOADED);
 }
 
+TEST_F(EngineTest, UnplaceableReasonIsHiddenUntilTheNextPlan) {
+  RecordingChannel m1;
+  Register("m1", &m1, {{"role", "web"}});
+  ASSERT_TRUE(Create("db.service", kOnDb, v1::DESIRED_STATE_LAUNCHED).ok());
+  ASSERT_TRUE(engine_->Tick().ok());
+  auto reason = [&] {
+    auto states = engine_->ListUnitStates(v1::ListUnitStatesRequest());
+    EXPECT_TRUE(states.ok()) << states.status();
+    for (const auto& status : states->units()) {
+      if (status.name() == "db.service") return status.unscheduled_reason();
+    }
+    return std::string("db.service not listed");
+  };
+  EXPECT_THAT(reason(), HasSubstr("role"));
+  // Any change may make the last plan's reason stale (fleetctl start A B:
+  // A waits for its MachineOf= peer B): none is served until the next plan.
+  ASSERT_TRUE(Create("web.service", kPlain, v1::DESIRED_STATE_LAUNCHED).ok());
+  EXPECT_EQ(reason(), "");
+  ASSERT_TRUE(engine_->Tick().ok());
+  EXPECT_THAT(reason(), HasSubstr("role"));
+}
+
 TEST_F(EngineTest, UnitStatesCarryReportsAndUnplaceableReasons) {
   RecordingChannel m1;
   int64_t s1 = Register("m1", &m1, {{"role", "web"}});
