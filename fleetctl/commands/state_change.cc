@@ -1,5 +1,9 @@
 #include "fleetctl/commands/state_change.h"
 
+#include <memory>
+
+#include "fleetctl/unit_args.h"
+
 namespace fleet::ctl {
 
 void BlockFlags::Add(CLI::App& command) {
@@ -29,6 +33,35 @@ int SetStateAndWait(Context& context, const std::vector<std::string>& names,
     return kExitOk;
   }
   return WaitForUnits(context, names, goal, WaitOptions{.block_attempts = block.block_attempts});
+}
+
+CommandRunner DefineStateChange(CLI::App& app, const StateChange& change) {
+  struct Flags {
+    std::vector<std::string> units;
+    bool replace = false;
+    BlockFlags block;
+  };
+  auto flags = std::make_shared<Flags>();
+  CLI::App* command = app.add_subcommand(change.verb, change.description);
+  command->add_option("units", flags->units,
+                      change.submits ? "Unit files or names" : "Unit names or globs")
+      ->required();
+  if (change.submits) {
+    command->add_flag("--replace", flags->replace,
+                      "Replace a unit that is on the cluster with other contents");
+  }
+  flags->block.Add(*command);
+  return [flags, change](Context& context) {
+    auto client = context.client();
+    if (!client.ok()) return context.Fail(client.status());
+    auto names = change.submits
+                     ? SubmitArgs(**client, flags->units,
+                                  flags->replace ? ExistingUnit::kReplace : ExistingUnit::kKeep)
+                     : ExpandNames(**client, flags->units, Templates::kSkip);
+    if (!names.ok()) return context.Fail(names.status());
+    return SetStateAndWait(context, *names, change.state, change.goal, change.verb,
+                           flags->block);
+  };
 }
 
 }  // namespace fleet::ctl
