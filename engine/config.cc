@@ -5,8 +5,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "yaml-cpp/yaml.h"
 
 namespace fleet {
@@ -57,6 +60,53 @@ absl::StatusOr<StoreKind> ParseStoreKind(absl::string_view text) {
 
 namespace {
 
+// One etcd endpoint: HOST:PORT with a port 1..65535 (a scheme is dropped).
+absl::StatusOr<std::string> ParseEtcdEndpoint(absl::string_view text) {
+  absl::string_view endpoint = absl::StripAsciiWhitespace(text);
+  if (!absl::ConsumePrefix(&endpoint, "http://")) absl::ConsumePrefix(&endpoint, "https://");
+  if (absl::Status s = ValidateListenAddress(endpoint); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("etcd endpoint \"", text, "\" is not HOST:PORT"));
+  }
+  if (absl::EndsWith(endpoint, ":0")) {
+    return absl::InvalidArgumentError(absl::StrCat("etcd endpoint \"", text, "\" has port 0"));
+  }
+  return std::string(endpoint);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(absl::string_view text) {
+  std::vector<std::string> endpoints;
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    absl::StatusOr<std::string> endpoint = ParseEtcdEndpoint(part);
+    if (!endpoint.ok()) return endpoint.status();
+    endpoints.push_back(*endpoint);
+  }
+  if (endpoints.empty()) return absl::InvalidArgumentError("no etcd endpoint given");
+  return endpoints;
+}
+
+absl::Status ValidateConfig(const EngineConfig& config) {
+  switch (config.store) {
+    case StoreKind::kEmbedded:
+      break;
+    case StoreKind::kEtcd:
+      if (config.etcd_endpoints.empty()) {
+        return absl::InvalidArgumentError(
+            "store etcd needs etcd_endpoints (--etcd-endpoints HOST:PORT,...)");
+      }
+      break;
+  }
+  if (config.etcd_cert_file.empty() != config.etcd_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "etcd_cert_file and etcd_key_file go together: give both or neither");
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
 absl::Status KeyError(absl::string_view file, absl::string_view key, absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(file, ": key ", key, ": ", problem));
 }
@@ -85,6 +135,26 @@ absl::Status ApplyConfigYaml(absl::string_view file, absl::string_view text, Eng
           absl::StrCat(file, ": line ", entry.first.Mark().line + 1, ": a key must be a string"));
     }
     const YAML::Node& value = entry.second;
+    if (key == "etcd_endpoints") {
+      std::vector<std::string> endpoints;
+      if (value.IsSequence()) {
+        for (const YAML::Node& item : value) {
+          if (!item.IsScalar()) return KeyError(file, key, "every item must be a single HOST:PORT");
+          absl::StatusOr<std::string> endpoint = ParseEtcdEndpoint(item.Scalar());
+          if (!endpoint.ok()) return KeyError(file, key, endpoint.status().message());
+          endpoints.push_back(*endpoint);
+        }
+        if (endpoints.empty()) return KeyError(file, key, "no etcd endpoint given");
+      } else if (value.IsScalar()) {
+        absl::StatusOr<std::vector<std::string>> parsed = ParseEtcdEndpoints(value.Scalar());
+        if (!parsed.ok()) return KeyError(file, key, parsed.status().message());
+        endpoints = *parsed;
+      } else {
+        return KeyError(file, key, "must be a list of HOST:PORT");
+      }
+      result.etcd_endpoints = endpoints;
+      continue;
+    }
     if (!value.IsScalar()) {
       return KeyError(file, key, "must be a single value");
     }
@@ -109,10 +179,17 @@ absl::Status ApplyConfigYaml(absl::string_view file, absl::string_view text, Eng
       result.cert_file = scalar;
     } else if (key == "key_file") {
       result.key_file = scalar;
+    } else if (key == "etcd_ca_file") {
+      result.etcd_ca_file = scalar;
+    } else if (key == "etcd_cert_file") {
+      result.etcd_cert_file = scalar;
+    } else if (key == "etcd_key_file") {
+      result.etcd_key_file = scalar;
     } else {
       return KeyError(file, key,
                       "unknown key (known: listen, data_dir, agent_ttl, store, ca_file, "
-                      "cert_file, key_file)");
+                      "cert_file, key_file, etcd_endpoints, etcd_ca_file, etcd_cert_file, "
+                      "etcd_key_file)");
     }
   }
   config = result;

@@ -8,13 +8,22 @@
 //   listen: "127.0.0.1:7001"     gRPC address, HOST:PORT (port 0 = any free port)
 //   data_dir: /var/lib/fleet-engine   where the embedded store keeps its files
 //   agent_ttl: 30s               a machine whose agent is silent this long is dead
-//   store: embedded              embedded | etcd (etcd is not implemented yet)
-//   ca_file, cert_file, key_file TLS files (TLS is not implemented yet)
+//   store: embedded              embedded | etcd
+//   etcd_endpoints: [127.0.0.1:2379, ...]   etcd client endpoints HOST:PORT (a list, or
+//                                one string separated by commas); needed by store: etcd
+//   etcd_ca_file                 CA of etcd's client port: TLS to etcd when given
+//   etcd_cert_file, etcd_key_file  client certificate for etcd (both or neither)
+//   ca_file, cert_file, key_file TLS files of the engine's API (TLS is not implemented yet)
+//
+// With store: etcd, data_dir is not used. Several engines on one etcd need the
+// leader election, which is not built yet: run one engine per etcd cluster.
 //
 // The default listen address is loopback only: without TLS the API must not be
 // reachable from other hosts unless the operator asks for it.
 
 #include <string>
+#include <vector>
+
 #include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
@@ -33,6 +42,10 @@ struct EngineConfig {
   std::string ca_file;
   std::string cert_file;
   std::string key_file;
+  std::vector<std::string> etcd_endpoints;
+  std::string etcd_ca_file;
+  std::string etcd_cert_file;
+  std::string etcd_key_file;
 };
 
 // "HOST:PORT" with a non-empty host (an IPv6 host in brackets) and a port in
@@ -44,6 +57,15 @@ absl::StatusOr<absl::Duration> ParseAgentTtl(absl::string_view text);
 
 // "embedded" or "etcd". INVALID_ARGUMENT otherwise.
 absl::StatusOr<StoreKind> ParseStoreKind(absl::string_view text);
+
+// "HOST:PORT,HOST:PORT" (also http://HOST:PORT, as etcd prints its client
+// URLs) into a list of HOST:PORT. INVALID_ARGUMENT naming the bad endpoint.
+absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(absl::string_view text);
+
+// The checks that involve several settings, after the file and the flags:
+// store etcd needs etcd_endpoints; etcd_cert_file and etcd_key_file come
+// together. INVALID_ARGUMENT saying what is missing.
+absl::Status ValidateConfig(const EngineConfig& config);
 
 // Applies the YAML document `text` (read from `file`, used in messages only) on
 // top of `config`. On error returns INVALID_ARGUMENT "FILE: key KEY: problem"

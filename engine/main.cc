@@ -8,12 +8,15 @@
 
 #include <signal.h>
 
+#include <fstream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/cli.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -23,6 +26,8 @@
 #include "engine/leadership.h"
 #include "engine/server.h"
 #include "engine/store/embedded_store.h"
+#include "engine/store/etcd_store.h"
+#include "grpcpp/security/credentials.h"
 
 namespace fleet {
 namespace {
@@ -36,6 +41,10 @@ struct Flags {
   std::string ca_file;
   std::string cert_file;
   std::string key_file;
+  std::string etcd_endpoints;
+  std::string etcd_ca_file;
+  std::string etcd_cert_file;
+  std::string etcd_key_file;
 };
 
 // Applies the flags that were given on top of `config`. INVALID_ARGUMENT naming the flag.
@@ -64,17 +73,85 @@ absl::Status ApplyFlags(const CLI::App& app, const Flags& flags, EngineConfig& c
   if (given("--ca-file")) config.ca_file = flags.ca_file;
   if (given("--cert-file")) config.cert_file = flags.cert_file;
   if (given("--key-file")) config.key_file = flags.key_file;
-  return absl::OkStatus();
+  if (given("--etcd-endpoints")) {
+    absl::StatusOr<std::vector<std::string>> endpoints = ParseEtcdEndpoints(flags.etcd_endpoints);
+    if (!endpoints.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--etcd-endpoints: ", endpoints.status().message()));
+    }
+    config.etcd_endpoints = *endpoints;
+  }
+  if (given("--etcd-ca-file")) config.etcd_ca_file = flags.etcd_ca_file;
+  if (given("--etcd-cert-file")) config.etcd_cert_file = flags.etcd_cert_file;
+  if (given("--etcd-key-file")) config.etcd_key_file = flags.etcd_key_file;
+  return ValidateConfig(config);
+}
+
+// The whole of `path`, or an error naming it.
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+// Plaintext unless an etcd TLS file is configured; then TLS with etcd_ca_file
+// as the root (the system roots when empty) and the client certificate, if any.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> EtcdCredentials(const EngineConfig& config) {
+  if (config.etcd_ca_file.empty() && config.etcd_cert_file.empty()) return nullptr;
+  grpc::SslCredentialsOptions ssl;
+  for (auto [path, field] : {std::pair{&config.etcd_ca_file, &ssl.pem_root_certs},
+                             std::pair{&config.etcd_cert_file, &ssl.pem_cert_chain},
+                             std::pair{&config.etcd_key_file, &ssl.pem_private_key}}) {
+    if (path->empty()) continue;
+    absl::StatusOr<std::string> text = ReadFile(*path);
+    if (!text.ok()) return text.status();
+    *field = *text;
+  }
+  return grpc::SslCredentials(ssl);
+}
+
+// Opens the configured store. `description` says which, for the start-up line.
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const EngineConfig& config, const Clock* clock,
+                                                 std::string* description) {
+  switch (config.store) {
+    case StoreKind::kEmbedded: {
+      EmbeddedStoreOptions options;
+      options.dir = config.data_dir;
+      options.clock = clock;
+      absl::StatusOr<std::unique_ptr<EmbeddedStore>> store = EmbeddedStore::Open(options);
+      if (!store.ok()) {
+        return absl::Status(store.status().code(),
+                            absl::StrCat("cannot open the store in ", config.data_dir, ": ",
+                                         store.status().message()));
+      }
+      for (const std::string& note : (*store)->recovery_notes()) {
+        LogWarning("store recovery: %s", note);
+      }
+      *description = absl::StrCat("embedded store in ", config.data_dir);
+      return std::unique_ptr<Store>(std::move(*store));
+    }
+    case StoreKind::kEtcd: {
+      EtcdStoreOptions options;
+      options.endpoints = config.etcd_endpoints;
+      absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = EtcdCredentials(config);
+      if (!credentials.ok()) return credentials.status();
+      options.credentials = *credentials;
+      absl::StatusOr<std::unique_ptr<EtcdStore>> store = EtcdStore::Open(options);
+      if (!store.ok()) return store.status();
+      *description = absl::StrCat("etcd store at ", absl::StrJoin(config.etcd_endpoints, ","),
+                                  options.credentials ? " (TLS)" : " (plaintext)");
+      // Leader election over etcd is not built yet: this engine acts as the
+      // only one. Two engines on one etcd would both schedule.
+      LogWarning("store etcd: this engine assumes it is the only engine on this etcd cluster "
+                 "(leader election among several engines is not built yet)");
+      return std::unique_ptr<Store>(std::move(*store));
+    }
+  }
+  return absl::InternalError("unknown store kind");
 }
 
 int Run(const EngineConfig& config) {
-  switch (config.store) {
-    case StoreKind::kEmbedded:
-      break;
-    case StoreKind::kEtcd:
-      LogError("store etcd is not implemented yet; use --store embedded");
-      return 1;
-  }
   if (!config.ca_file.empty() || !config.cert_file.empty() || !config.key_file.empty()) {
     LogError("TLS (ca_file, cert_file, key_file) is not implemented yet; remove those settings "
              "to serve plaintext");
@@ -90,21 +167,19 @@ int Run(const EngineConfig& config) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   RealClock clock;
-  EmbeddedStoreOptions store_options;
-  store_options.dir = config.data_dir;
-  store_options.clock = &clock;
-  absl::StatusOr<std::unique_ptr<EmbeddedStore>> store = EmbeddedStore::Open(store_options);
+  std::string store_description;
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenStore(config, &clock, &store_description);
   if (!store.ok()) {
-    LogError("cannot open the store in %s: %s", config.data_dir, store.status().ToString());
+    LogError("%s", store.status().message());
     return 1;
   }
-  for (const std::string& note : (*store)->recovery_notes()) LogWarning("store recovery: %s", note);
 
   EngineOptions engine_options;
   engine_options.agent_ttl = config.agent_ttl;
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(store->get(), &clock, engine_options);
   if (!engine.ok()) {
-    LogError("cannot load the cluster state from %s: %s", config.data_dir, engine.status().ToString());
+    LogError("cannot load the cluster state from the %s: %s", store_description,
+             engine.status().ToString());
     return 1;
   }
   for (const std::string& warning : (*engine)->startup_warnings()) LogWarning("%s", warning);
@@ -118,10 +193,10 @@ int Run(const EngineConfig& config) {
     LogError("%s", server.status().message());
     return 1;
   }
-  LogInfo("fleet-engine %s listening on %s (port %d), plaintext, data in %s, agent_ttl %s, "
-          "embedded store (this engine is the leader)",
-          kVersion, config.listen, (*server)->port(), config.data_dir,
-          absl::FormatDuration(config.agent_ttl));
+  LogInfo("fleet-engine %s listening on %s (port %d), plaintext, agent_ttl %s, %s "
+          "(this engine is the leader)",
+          kVersion, config.listen, (*server)->port(), absl::FormatDuration(config.agent_ttl),
+          store_description);
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
@@ -130,7 +205,7 @@ int Run(const EngineConfig& config) {
   (*server)->Shutdown(absl::Seconds(2));
   server->reset();
   engine->reset();
-  store->reset();  // waits for writes in flight and closes the log
+  store->reset();  // waits for writes in flight and closes the log or the etcd channels
   LogInfo("fleet-engine stopped");
   return 0;
 }
@@ -144,12 +219,18 @@ int main(int argc, char** argv) {
   fleet::Flags flags;
   app.add_option("--config", flags.config_file,
                  "YAML file with the same settings (keys listen, data_dir, agent_ttl, store, ca_file, "
-                 "cert_file, key_file); flags win");
+                 "cert_file, key_file, etcd_endpoints, etcd_ca_file, etcd_cert_file, etcd_key_file); "
+                 "flags win");
   app.add_option("--listen", flags.listen, "gRPC address HOST:PORT (default 127.0.0.1:7001)");
   app.add_option("--data-dir", flags.data_dir, "embedded store directory (default /var/lib/fleet-engine)");
   app.add_option("--agent-ttl", flags.agent_ttl,
                  "a machine whose agent is silent this long is dead, e.g. 30s (default 30s)");
-  app.add_option("--store", flags.store, "embedded (default) or etcd (not implemented yet)");
+  app.add_option("--store", flags.store, "embedded (default) or etcd");
+  app.add_option("--etcd-endpoints", flags.etcd_endpoints,
+                 "etcd client endpoints HOST:PORT,HOST:PORT (needed by --store etcd)");
+  app.add_option("--etcd-ca-file", flags.etcd_ca_file, "CA of etcd's client port: TLS to etcd");
+  app.add_option("--etcd-cert-file", flags.etcd_cert_file, "client certificate for etcd");
+  app.add_option("--etcd-key-file", flags.etcd_key_file, "private key of --etcd-cert-file");
   app.add_option("--ca-file", flags.ca_file, "TLS CA certificate (TLS is not implemented yet)");
   app.add_option("--cert-file", flags.cert_file, "TLS certificate (TLS is not implemented yet)");
   app.add_option("--key-file", flags.key_file, "TLS private key (TLS is not implemented yet)");

@@ -157,11 +157,7 @@ TEST_F(EngineProcessTest, BadFlagValueIsAUsageError) {
   EXPECT_THAT(process->output, HasSubstr("--agent-ttl: \"forever\" is not a duration"));
 }
 
-TEST_F(EngineProcessTest, EtcdStoreAndTlsSayTheyAreNotImplementedYet) {
-  EngineProcess* etcd = Spawn({"--store", "etcd", "--data-dir", (dir_ / "data").string()});
-  ASSERT_NE(etcd, nullptr);
-  EXPECT_EQ(etcd->Wait(), 1);
-  EXPECT_THAT(etcd->output, HasSubstr("etcd is not implemented yet"));
+TEST_F(EngineProcessTest, TlsSaysItIsNotImplementedYet) {
   EngineProcess* tls = Spawn({"--ca-file", "/nonexistent/ca.pem", "--data-dir", (dir_ / "data").string()});
   ASSERT_NE(tls, nullptr);
   EXPECT_EQ(tls->Wait(), 1);

@@ -10,6 +10,7 @@
 namespace fleet {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 TEST(EngineConfigTest, DefaultsAreLoopbackEmbeddedThirtySeconds) {
@@ -79,7 +80,64 @@ INSTANTIATE_TEST_SUITE_P(
                     BadCase{"listen: 127.0.0.1:99999\n", "bad port"},
                     BadCase{"listen: :7001\n", "has no host"},
                     BadCase{"listen: [1, 2]\n", "key listen: must be a single value"},
-                    BadCase{"agent_ttl: [oops\n", "line "}));
+                    BadCase{"agent_ttl: [oops\n", "line "},
+                    BadCase{"etcd_endpoints: [127.0.0.1:2379, localhost]\n",
+                            "key etcd_endpoints: etcd endpoint \"localhost\" is not HOST:PORT"},
+                    BadCase{"etcd_endpoints: []\n", "key etcd_endpoints: no etcd endpoint given"},
+                    BadCase{"etcd_endpoints: {a: 1}\n", "key etcd_endpoints: must be a list"},
+                    BadCase{"etcd_endpoints: [[a]]\n", "every item must be a single HOST:PORT"},
+                    BadCase{"etcd_ca_file: [a, b]\n", "key etcd_ca_file: must be a single value"}));
+
+TEST(EngineConfigTest, EtcdKeysAreRead) {
+  EngineConfig config;
+  ASSERT_TRUE(ApplyConfigYaml("engine.yaml",
+                              "store: etcd\n"
+                              "etcd_endpoints: [127.0.0.1:2379, 'http://etcd-2.example:2379']\n"
+                              "etcd_ca_file: /etc/fleet/etcd-ca.pem\n"
+                              "etcd_cert_file: /etc/fleet/etcd-client.pem\n"
+                              "etcd_key_file: /etc/fleet/etcd-client.key\n",
+                              config)
+                  .ok());
+  EXPECT_EQ(config.store, StoreKind::kEtcd);
+  EXPECT_THAT(config.etcd_endpoints, ElementsAre("127.0.0.1:2379", "etcd-2.example:2379"));
+  EXPECT_EQ(config.etcd_ca_file, "/etc/fleet/etcd-ca.pem");
+  EXPECT_EQ(config.etcd_cert_file, "/etc/fleet/etcd-client.pem");
+  EXPECT_EQ(config.etcd_key_file, "/etc/fleet/etcd-client.key");
+  EXPECT_TRUE(ValidateConfig(config).ok());
+
+  // One string separated by commas works too, as on the command line.
+  ASSERT_TRUE(ApplyConfigYaml("engine.yaml", "etcd_endpoints: 10.0.0.1:2379, 10.0.0.2:2379\n", config)
+                  .ok());
+  EXPECT_THAT(config.etcd_endpoints, ElementsAre("10.0.0.1:2379", "10.0.0.2:2379"));
+}
+
+TEST(EngineConfigTest, ParseEtcdEndpointsNamesTheBadOne) {
+  absl::StatusOr<std::vector<std::string>> ok = ParseEtcdEndpoints("127.0.0.1:1,[::1]:2,https://h:3");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_THAT(*ok, ElementsAre("127.0.0.1:1", "[::1]:2", "h:3"));
+  for (const char* bad : {"", "127.0.0.1", "127.0.0.1:1,nowhere", "127.0.0.1:0", ":2379"}) {
+    absl::StatusOr<std::vector<std::string>> parsed = ParseEtcdEndpoints(bad);
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  EXPECT_THAT(ParseEtcdEndpoints("127.0.0.1:1,nowhere").status().message(), HasSubstr("\"nowhere\""));
+}
+
+TEST(EngineConfigTest, ValidateConfigChecksSettingsThatGoTogether) {
+  EngineConfig config;
+  EXPECT_TRUE(ValidateConfig(config).ok());
+  config.store = StoreKind::kEtcd;
+  absl::Status no_endpoints = ValidateConfig(config);
+  EXPECT_EQ(no_endpoints.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(no_endpoints.message(), HasSubstr("etcd_endpoints"));
+  config.etcd_endpoints = {"127.0.0.1:2379"};
+  EXPECT_TRUE(ValidateConfig(config).ok());
+  config.etcd_cert_file = "/etc/fleet/etcd-client.pem";
+  absl::Status half = ValidateConfig(config);
+  EXPECT_EQ(half.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(half.message(), HasSubstr("etcd_key_file"));
+  config.etcd_key_file = "/etc/fleet/etcd-client.key";
+  EXPECT_TRUE(ValidateConfig(config).ok());
+}
 
 TEST(EngineConfigTest, NotAMappingIsRefused) {
   EngineConfig config;
