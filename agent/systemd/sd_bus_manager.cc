@@ -330,7 +330,7 @@ absl::Status SdBusManager::StartUnit(absl::string_view name) {
                              error.get(), &reply, "ss", unit.c_str(), "replace");
   MessagePtr owned(reply);
   if (r < 0) return BusStatus(r, error.get(), absl::StrCat("StartUnit ", name));
-  return absl::OkStatus();
+  return ProcessPending();
 }
 
 absl::Status SdBusManager::StopUnit(absl::string_view name) {
@@ -341,7 +341,7 @@ absl::Status SdBusManager::StopUnit(absl::string_view name) {
                              error.get(), &reply, "ss", unit.c_str(), "replace");
   MessagePtr owned(reply);
   if (r < 0) return BusStatus(r, error.get(), absl::StrCat("StopUnit ", name));
-  return absl::OkStatus();
+  return ProcessPending();
 }
 
 absl::StatusOr<std::map<std::string, std::string>> SdBusManager::ListInstalled() {

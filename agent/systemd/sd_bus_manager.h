@@ -60,6 +60,10 @@ class SdBusManager final : public SystemdManager {
   absl::Status CallWithArray(const char* method, const std::set<std::string>& items, int runtime,
                              int force);
   // Dispatches every message already received; Unavailable if the bus broke.
+  // Called after each StartUnit/StopUnit too: a synchronous call queues every
+  // signal that arrives while it waits, and a batch of 1,000 starts would
+  // otherwise pile up thousands of signals (megabytes of heap) before the
+  // loop reads them.
   absl::Status ProcessPending();
   static int OnPropertiesChanged(sd_bus_message* m, void* userdata, sd_bus_error* error);
   static int OnJobRemoved(sd_bus_message* m, void* userdata, sd_bus_error* error);
