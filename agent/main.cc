@@ -115,6 +115,9 @@ int main(int argc, char** argv) {
   options.link.engines = config.engines;
   options.link.seed = std::hash<std::string>{}(*machine_id);
   options.resync_interval = config.resync_interval;
+  options.journal = fleet::agent::SdJournalOpener(config.systemd == fleet::agent::BusKind::kUser
+                                                      ? fleet::agent::JournalScope::kUser
+                                                      : fleet::agent::JournalScope::kSystem);
 
   fleet::LogInfo("fleet-agent %s: machine %s, %s manager, unit dir %s, engines %s", fleet::kVersion,
                  *machine_id, systemd == "user" ? "user" : "system", config.unit_dir, engines.empty() ? config.engines[0] : engines);

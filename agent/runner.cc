@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "agent/journal/journal_service.h"
 #include "common/log.h"
 
 #ifdef __GLIBC__
@@ -20,6 +21,10 @@ namespace {
 void ReleaseFreeMemory() {
 #ifdef __GLIBC__
   malloc_trim(0);
+  struct mallinfo2 info = mallinfo2();
+  LogDebug("released free memory: heap %d KiB in use, %d KiB free, %d KiB mmapped",
+           static_cast<int>(info.uordblks / 1024), static_cast<int>(info.fordblks / 1024),
+           static_cast<int>(info.hblkhd / 1024));
 #endif
 }
 
@@ -48,6 +53,13 @@ absl::Status AgentRunner::Run() {
     if (absl::Status s = agent_.Adopt(); !s.ok()) return s;
     LogInfo("adopted %d units from the unit dir", static_cast<int>(agent_.installed().size()));
   }
+  // Journal answers go out on the link; it is set before the link starts, and
+  // the journal threads are joined before the link stops.
+  EngineLink* link_for_journal = nullptr;
+  JournalService journal(options_.journal, options_.machine.id(),
+                         [&link_for_journal](const fleet::v1::AgentMessage& message) {
+                           return link_for_journal->Send(message);
+                         });
   EngineLink link(
       options_.link,
       [this] {
@@ -61,10 +73,13 @@ absl::Status AgentRunner::Run() {
         }
         manager_->Wake();
       },
-      [](const std::string& engine, const grpc::Status& status) {
+      [&journal](const std::string& engine, const grpc::Status& status) {
+        // The engine forgot the requests of that stream.
+        journal.CancelAll();
         LogWarning("stream to engine %s ended: %s %s; units keep running", engine,
                    std::to_string(static_cast<int>(status.error_code())), status.error_message());
       });
+  link_for_journal = &link;
   link.Start();
 
   absl::Time next_resync = clock_->Now() + options_.resync_interval;
@@ -86,6 +101,9 @@ absl::Status AgentRunner::Run() {
     }
     trim_pending = trim_pending || changes->size() > 16;
     std::optional<fleet::v1::StateReport> report;
+    // Status and journal requests, answered after mu_ is released: answering
+    // writes to the link, whose Register callback takes mu_.
+    std::vector<fleet::v1::EngineMessage> requests;
     {
       absl::MutexLock lock(&mu_);
       if (shutdown_) break;
@@ -103,6 +121,11 @@ absl::Status AgentRunner::Run() {
           case fleet::v1::EngineMessage::kDelta:
             s = agent_.ApplyDelta(message.delta());
             reconcile = true;
+            break;
+          case fleet::v1::EngineMessage::kStatusRequest:
+          case fleet::v1::EngineMessage::kJournalRequest:
+          case fleet::v1::EngineMessage::kJournalCancel:
+            requests.push_back(std::move(message));
             break;
           case fleet::v1::EngineMessage::KIND_NOT_SET:
             break;
@@ -142,7 +165,27 @@ absl::Status AgentRunner::Run() {
       // Dropped when disconnected: the next Register carries the full state.
       link.Send(message);
     }
+    for (const fleet::v1::EngineMessage& request : requests) {
+      switch (request.kind_case()) {
+        case fleet::v1::EngineMessage::kStatusRequest:
+          // The manager belongs to this thread; mu_ guards the Agent only.
+          journal.HandleStatus(request.status_request(),
+                               manager_->GetUnitDetails(request.status_request().unit()));
+          break;
+        case fleet::v1::EngineMessage::kJournalRequest:
+          journal.HandleJournal(request.journal_request());
+          break;
+        case fleet::v1::EngineMessage::kJournalCancel:
+          journal.Cancel(request.journal_cancel().request_id());
+          break;
+        case fleet::v1::EngineMessage::kFull:
+        case fleet::v1::EngineMessage::kDelta:
+        case fleet::v1::EngineMessage::KIND_NOT_SET:
+          break;
+      }
+    }
   }
+  journal.Shutdown();
   link.Stop();
   return result;
 }

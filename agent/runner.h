@@ -7,6 +7,11 @@
 // net; a failed reconcile is retried every `retry_interval`. While the engine
 // is unreachable nothing is stopped: units keep running.
 //
+// The engine's status requests are answered from the loop (systemd's
+// properties) and a JournalService thread (the last log lines); journal
+// requests run on JournalService threads only, so the loop never waits for the
+// journal.
+//
 // Run() on one thread; Shutdown() from any thread. Logs (it is the top level
 // of the agent) through common/log.h.
 
@@ -17,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "agent/agent.h"
 #include "agent/engine_link.h"
+#include "agent/journal/journal_reader.h"
 #include "agent/systemd/systemd_manager.h"
 #include "common/clock.h"
 
@@ -27,6 +33,8 @@ struct AgentRunnerOptions {
   EngineLinkOptions link;
   absl::Duration resync_interval = absl::Minutes(1);
   absl::Duration retry_interval = absl::Seconds(5);
+  // Reads unit journals for the engine's status and journal requests.
+  JournalOpener journal = SdJournalOpener(JournalScope::kSystem);
 };
 
 class AgentRunner {

@@ -362,6 +362,33 @@ absl::Status Engine::DestroyUnit(const std::string& name) {
   return absl::OkStatus();
 }
 
+v1::UnitStatus Engine::StatusOfLocked(const UnitRecord& record, const std::string& machine_id) const {
+  v1::UnitStatus status;
+  status.set_name(record.unit.name());
+  status.set_desired_state(record.unit.desired_state());
+  status.set_hash(record.unit.hash());
+  status.set_machine_id(machine_id);
+  if (machine_id.empty()) {
+    // A reason is served only while it is current: after a change the last
+    // plan's reasons may be stale (a MachineOf= peer loaded since), and a
+    // client that waits would end on them.
+    auto reason = unplaceable_.find(record.unit.name());
+    if (reason != unplaceable_.end() && !reconcile_pending_) {
+      status.set_unscheduled_reason(reason->second);
+    }
+    if (!record.schedulable) {
+      status.set_unscheduled_reason("its stored file no longer parses; submit it again");
+    }
+  } else {
+    auto machine = machines_.find(machine_id);
+    if (machine != machines_.end()) {
+      auto state = machine->second.states.find(record.unit.name());
+      if (state != machine->second.states.end()) *status.mutable_state() = state->second;
+    }
+  }
+  return status;
+}
+
 absl::StatusOr<v1::ListUnitStatesResponse> Engine::ListUnitStates(
     const v1::ListUnitStatesRequest& request) {
   absl::StatusOr<int> page_size = PageSize(request.page_size());
@@ -384,32 +411,6 @@ absl::StatusOr<v1::ListUnitStatesResponse> Engine::ListUnitStates(
   }
 
   v1::ListUnitStatesResponse response;
-  auto status_for = [&](const UnitRecord& record, const std::string& machine_id) {
-    v1::UnitStatus status;
-    status.set_name(record.unit.name());
-    status.set_desired_state(record.unit.desired_state());
-    status.set_hash(record.unit.hash());
-    status.set_machine_id(machine_id);
-    if (machine_id.empty()) {
-      // A reason is served only while it is current: after a change the last
-      // plan's reasons may be stale (a MachineOf= peer loaded since), and a
-      // client that waits would end on them.
-      auto reason = unplaceable_.find(record.unit.name());
-      if (reason != unplaceable_.end() && !reconcile_pending_) {
-        status.set_unscheduled_reason(reason->second);
-      }
-      if (!record.schedulable) {
-        status.set_unscheduled_reason("its stored file no longer parses; submit it again");
-      }
-    } else {
-      auto machine = machines_.find(machine_id);
-      if (machine != machines_.end()) {
-        auto state = machine->second.states.find(record.unit.name());
-        if (state != machine->second.states.end()) *status.mutable_state() = state->second;
-      }
-    }
-    return status;
-  };
 
   int units_in_page = 0;
   auto it = request.page_token().empty() ? units_.begin() : units_.upper_bound(request.page_token());
@@ -423,14 +424,14 @@ absl::StatusOr<v1::ListUnitStatesResponse> Engine::ListUnitStates(
       for (const auto& [id, machine] : machines_) {
         if (!machine.units.contains(name)) continue;
         if (!machine_filter.empty() && id != machine_filter) continue;
-        entries.push_back(status_for(record, id));
+        entries.push_back(StatusOfLocked(record, id));
       }
-      if (entries.empty() && machine_filter.empty()) entries.push_back(status_for(record, ""));
+      if (entries.empty() && machine_filter.empty()) entries.push_back(StatusOfLocked(record, ""));
     } else {
       auto placed = snapshot_.schedule.find(name);
       std::string machine_id = placed == snapshot_.schedule.end() ? "" : placed->second;
       if (!machine_filter.empty() && machine_id != machine_filter) continue;
-      entries.push_back(status_for(record, machine_id));
+      entries.push_back(StatusOfLocked(record, machine_id));
     }
     if (units_in_page == *page_size) {
       response.set_next_page_token(last_name);
@@ -561,6 +562,87 @@ void Engine::AgentDisconnected(int64_t session) {
     machine->second.channel = nullptr;
   }
   sessions_.erase(it);
+}
+
+// ---------------------------------------------------------------------------
+// Requests relayed to agents
+
+absl::StatusOr<AgentRoute> Engine::SendToUnitAgent(const std::string& name, const std::string& machine,
+                                                   v1::EngineMessage message,
+                                                   const std::function<void(const AgentRoute&)>& on_route) {
+  if (name.empty()) return absl::InvalidArgumentError("unit name is empty");
+  absl::MutexLock lock(&mu_);
+  auto unit = units_.find(name);
+  if (unit == units_.end()) return absl::NotFoundError(absl::StrCat("unit ", name, " not found"));
+  const UnitRecord& record = unit->second;
+  // The machines that run it.
+  std::vector<std::string> runs_on;
+  if (record.options.global && !record.is_template) {
+    for (const auto& [id, m] : machines_) {
+      if (m.units.contains(name)) runs_on.push_back(id);
+    }
+  } else if (auto placed = snapshot_.schedule.find(name); placed != snapshot_.schedule.end()) {
+    runs_on.push_back(placed->second);
+  }
+  if (runs_on.empty()) {
+    std::string why = StatusOfLocked(record, "").unscheduled_reason();
+    if (why.empty() && !Runs(record.unit.desired_state())) {
+      why = absl::StrCat("its desired state is ", StateName(record.unit.desired_state()));
+    }
+    return absl::FailedPreconditionError(absl::StrCat("unit ", name, " is not scheduled on any machine",
+                                                      why.empty() ? "" : ": ", why));
+  }
+  std::string chosen;
+  if (machine.empty()) {
+    if (runs_on.size() > 1) {
+      return absl::FailedPreconditionError(absl::StrCat("unit ", name, " is global and runs on ", runs_on.size(),
+                                                        " machines; name one (", absl::StrJoin(runs_on, ", "), ")"));
+    }
+    chosen = runs_on[0];
+  } else {
+    std::vector<std::string> matches;
+    for (const std::string& id : runs_on) {
+      if (id == machine) {
+        matches = {id};
+        break;
+      }
+      if (id.starts_with(machine)) matches.push_back(id);
+    }
+    if (matches.size() > 1) {
+      return absl::InvalidArgumentError(absl::StrCat("machine id prefix ", machine, " matches several machines: ",
+                                                     absl::StrJoin(matches, ", ")));
+    }
+    if (matches.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("unit ", name, " is not scheduled on machine ", machine, " (it runs on ",
+                       absl::StrJoin(runs_on, ", "), ")"));
+    }
+    chosen = matches[0];
+  }
+  auto target = machines_.find(chosen);
+  if (target == machines_.end() || target->second.channel == nullptr) {
+    return absl::UnavailableError(absl::StrCat("the agent of machine ", chosen, " (which runs unit ", name,
+                                               ") is not connected"));
+  }
+  AgentRoute route;
+  route.machine_id = chosen;
+  route.session = target->second.session;
+  route.status = StatusOfLocked(record, chosen);
+  on_route(route);
+  target->second.channel->Send(std::move(message));
+  return route;
+}
+
+bool Engine::SendToSession(int64_t session, v1::EngineMessage message) {
+  absl::MutexLock lock(&mu_);
+  std::string id = MachineOfSessionLocked(session);
+  if (id.empty()) return false;
+  auto machine = machines_.find(id);
+  if (machine == machines_.end() || machine->second.channel == nullptr || machine->second.session != session) {
+    return false;
+  }
+  machine->second.channel->Send(std::move(message));
+  return true;
 }
 
 // ---------------------------------------------------------------------------

@@ -43,6 +43,7 @@
 // into the Engine from Send/Close.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -88,6 +89,13 @@ class AgentChannel {
   virtual void Send(fleet::v1::EngineMessage message) = 0;
   // Ends the stream with `status`; the engine sends nothing after this.
   virtual void Close(absl::Status status) = 0;
+};
+
+// Where a request about one unit went (Engine::SendToUnitAgent).
+struct AgentRoute {
+  std::string machine_id;
+  int64_t session = 0;           // of the agent stream it was sent on
+  fleet::v1::UnitStatus status;  // the unit's entry as ListUnitStates has it
 };
 
 struct EngineOptions {
@@ -142,6 +150,24 @@ class Engine {
   // The stream of `session` ended; no-op for an unknown session. The machine
   // stays alive until agent_ttl passes without news.
   void AgentDisconnected(int64_t session);
+
+  // --- Requests relayed to agents (engine/relay.h).
+  // Finds the machine that runs unit `name` and sends `message` to its agent.
+  // For a global unit `machine` names the machine (exact id or unique prefix
+  // of one that runs it); for other units it may be empty, else it must name
+  // the unit's machine. `on_route` is called with the route just before the
+  // message is queued, with the engine's lock held (it must not call back into
+  // the Engine). Errors: INVALID_ARGUMENT (empty name, ambiguous prefix),
+  // NOT_FOUND (no such unit), FAILED_PRECONDITION "unit X is not scheduled on
+  // any machine" (with the reason when known; also for a global unit without
+  // a machine named, or a machine that does not run it), UNAVAILABLE "the
+  // agent of machine M is not connected".
+  absl::StatusOr<AgentRoute> SendToUnitAgent(const std::string& name, const std::string& machine,
+                                             fleet::v1::EngineMessage message,
+                                             const std::function<void(const AgentRoute&)>& on_route);
+  // Sends `message` on the agent stream `session` if it is still registered;
+  // false otherwise (the message is dropped).
+  bool SendToSession(int64_t session, fleet::v1::EngineMessage message);
 
   // --- The loop.
   // Declares silent machines dead, then runs a pending reconcile pass. Errors
@@ -198,6 +224,9 @@ class Engine {
   absl::StatusOr<fleet::v1::Unit> WriteUnitLocked(const UnitRecord* existing, fleet::v1::Unit unit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string MachineOfSessionLocked(int64_t session) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The ListUnitStates entry of `record` on `machine_id` ("" = not placed).
+  fleet::v1::UnitStatus StatusOfLocked(const UnitRecord& record, const std::string& machine_id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Store* const store_;
   const Clock* const clock_;

@@ -8,15 +8,16 @@
 
 namespace fleet {
 
-EngineServer::EngineServer(Engine* engine, const Leadership* leadership, absl::Duration tick_interval)
+EngineServer::EngineServer(Engine* engine, const Leadership* leadership, const EngineServerOptions& options)
     : engine_(engine),
-      fleet_service_(engine, leadership),
-      agent_service_(engine, leadership),
-      tick_interval_(tick_interval) {}
+      relay_(engine, RelayOptions{options.agent_reply_timeout}),
+      fleet_service_(engine, leadership, &relay_),
+      agent_service_(engine, leadership, &relay_),
+      tick_interval_(options.tick_interval) {}
 
 absl::StatusOr<std::unique_ptr<EngineServer>> EngineServer::Start(Engine* engine, const Leadership* leadership,
                                                                   EngineServerOptions options) {
-  std::unique_ptr<EngineServer> server(new EngineServer(engine, leadership, options.tick_interval));
+  std::unique_ptr<EngineServer> server(new EngineServer(engine, leadership, options));
   grpc::ServerBuilder builder;
   std::shared_ptr<grpc::ServerCredentials> credentials =
       options.credentials ? options.credentials : grpc::InsecureServerCredentials();

@@ -18,6 +18,7 @@
 #include "engine/api/fleet_service.h"
 #include "engine/engine.h"
 #include "engine/leadership.h"
+#include "engine/relay.h"
 #include "grpcpp/grpcpp.h"
 
 namespace fleet {
@@ -27,6 +28,8 @@ struct EngineServerOptions {
   // Plaintext when null.
   std::shared_ptr<grpc::ServerCredentials> credentials;
   absl::Duration tick_interval = absl::Seconds(1);
+  // How long an agent has to answer a relayed request (status, journal).
+  absl::Duration agent_reply_timeout = absl::Seconds(10);
 };
 
 class EngineServer {
@@ -50,10 +53,11 @@ class EngineServer {
   void Shutdown(absl::Duration grace = absl::Seconds(5));
 
  private:
-  EngineServer(Engine* engine, const Leadership* leadership, absl::Duration tick_interval);
+  EngineServer(Engine* engine, const Leadership* leadership, const EngineServerOptions& options);
   void Loop();
 
   Engine* const engine_;
+  Relay relay_;
   FleetService fleet_service_;
   AgentService agent_service_;
   const absl::Duration tick_interval_;

@@ -152,4 +152,35 @@ absl::StatusOr<std::vector<v1::Machine>> Client::ListMachines() {
   return std::vector<v1::Machine>(response.machines().begin(), response.machines().end());
 }
 
+absl::Status Client::RelayStatus(const grpc::ClientContext& context,
+                                 const grpc::Status& status) const {
+  if (status.ok()) return absl::OkStatus();
+  if (context.GetServerTrailingMetadata().count("fleet-relay") > 0) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  }
+  return ToStatus(status);
+}
+
+absl::StatusOr<v1::GetUnitStatusResponse> Client::GetUnitStatus(
+    const v1::GetUnitStatusRequest& request) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::GetUnitStatusResponse response;
+  grpc::Status status = stub_->GetUnitStatus(&context, request, &response);
+  if (auto s = RelayStatus(context, status); !s.ok()) return s;
+  return response;
+}
+
+absl::Status Client::ReadJournal(const v1::ReadJournalRequest& request,
+                                 const std::function<void(const v1::JournalEntry&)>& on_entry) {
+  grpc::ClientContext context;
+  if (!request.follow()) SetDeadline(context);
+  std::unique_ptr<grpc::ClientReader<v1::JournalEntry>> reader =
+      stub_->ReadJournal(&context, request);
+  v1::JournalEntry entry;
+  while (reader->Read(&entry)) on_entry(entry);
+  grpc::Status status = reader->Finish();
+  return RelayStatus(context, status);
+}
+
 }  // namespace fleet::ctl

@@ -3,6 +3,7 @@
 // The engine's API as fleetctl uses it: one channel, a deadline on every call,
 // pages followed to the end, and gRPC errors turned into one readable line.
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,18 @@ class Client {
   absl::StatusOr<std::vector<v1::UnitStatus>> ListUnitStates(const std::string& name_glob);
   absl::StatusOr<std::vector<v1::Machine>> ListMachines();
 
+  // What systemctl status says on the unit's machine (asked of its agent
+  // through the engine). The engine's errors about the unit or its agent
+  // (not scheduled, agent not connected, agent too slow) come as the engine
+  // wrote them.
+  absl::StatusOr<v1::GetUnitStatusResponse> GetUnitStatus(const v1::GetUnitStatusRequest& request);
+  // Streams the unit's journal to `on_entry` until the engine ends the stream
+  // (OK), or with `follow` until the unit's machine goes away (the engine's
+  // UNAVAILABLE). Without follow the whole call has --request-timeout; with
+  // follow it has no deadline. Errors as GetUnitStatus.
+  absl::Status ReadJournal(const v1::ReadJournalRequest& request,
+                           const std::function<void(const v1::JournalEntry&)>& on_entry);
+
   const std::string& endpoint() const { return options_.endpoint; }
 
  private:
@@ -46,6 +59,9 @@ class Client {
       : options_(std::move(options)), stub_(std::move(stub)) {}
   void SetDeadline(grpc::ClientContext& context) const;
   absl::Status ToStatus(const grpc::Status& status) const;
+  // As ToStatus, but errors the engine says come from relaying to an agent
+  // (trailing metadata "fleet-relay") are kept as they are.
+  absl::Status RelayStatus(const grpc::ClientContext& context, const grpc::Status& status) const;
 
   ConnectionOptions options_;
   std::unique_ptr<v1::Fleet::Stub> stub_;

@@ -2,7 +2,10 @@
 
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "agent/systemd/unit_name.h"
 
 namespace fleet::agent {
@@ -196,6 +199,35 @@ std::optional<std::string> FakeManager::file(absl::string_view name) const {
 UnitStatus FakeManager::status(absl::string_view name) const {
   absl::MutexLock lock(&mu_);
   return StatusLocked(name);
+}
+
+absl::StatusOr<UnitDetails> FakeManager::GetUnitDetails(absl::string_view name) {
+  if (absl::Status s = ValidateUnitName(name); !s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  UnitDetails details;
+  details.status = StatusLocked(name);
+  auto it = units_.find(name);
+  if (it == units_.end() || !it->second.loaded) return details;
+  const Unit& unit = it->second;
+  details.fragment_path = absl::StrCat("/fake/units/", name);
+  details.unit_file_state = "linked-runtime";
+  for (absl::string_view line : absl::StrSplit(unit.loaded_contents, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (absl::ConsumePrefix(&line, "Description=")) details.description = std::string(line);
+  }
+  if (IsRunningState(unit.status.active_state)) {
+    details.memory_bytes = unit.memory_bytes;
+    details.tasks = unit.tasks;
+  }
+  return details;
+}
+
+void FakeManager::SetAccounting(absl::string_view name, uint64_t memory_bytes, uint64_t tasks) {
+  absl::MutexLock lock(&mu_);
+  auto it = units_.find(name);
+  if (it == units_.end()) return;
+  it->second.memory_bytes = memory_bytes;
+  it->second.tasks = tasks;
 }
 
 }  // namespace fleet::agent

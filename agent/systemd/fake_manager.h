@@ -37,8 +37,14 @@ class FakeManager final : public SystemdManager {
   // was called, otherwise waits on a condition for up to `timeout` real time.
   absl::StatusOr<std::vector<UnitStatus>> WaitForChanges(absl::Duration timeout) override;
   void Wake() override;
+  // The unit's status; description from the loaded file's Description=,
+  // fragment path "/fake/units/NAME" when loaded, memory and tasks set for
+  // running units (as SetAccounting left them).
+  absl::StatusOr<UnitDetails> GetUnitDetails(absl::string_view name) override;
 
   // Test hooks.
+  // Memory and tasks GetUnitDetails reports for `name` (a unit it knows) while it runs.
+  void SetAccounting(absl::string_view name, uint64_t memory_bytes, uint64_t tasks);
   // The main process of a running unit exits with `exit_status`: the unit
   // becomes failed (non-zero) or inactive (zero).
   void SimulateExit(absl::string_view name, int exit_status);
@@ -61,6 +67,8 @@ class FakeManager final : public SystemdManager {
     std::string loaded_contents;  // as of the last Reload
     bool loaded = false;
     UnitStatus status;
+    std::optional<uint64_t> memory_bytes;
+    std::optional<uint64_t> tasks;
   };
   absl::Status TakeFailure(absl::string_view op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   UnitStatus StatusLocked(absl::string_view name) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

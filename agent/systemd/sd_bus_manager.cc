@@ -511,4 +511,91 @@ void SdBusManager::Wake() {
   [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
 }
 
+// ---------------------------------------------------------------------------
+// GetUnitDetails (for `fleetctl status`).
+
+namespace {
+
+// Reads the a{sv} of a GetAll reply into `d`; skips what status does not show.
+int ReadDetails(sd_bus_message* m, UnitDetails* d) {
+  int r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
+  if (r < 0) return r;
+  while ((r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv")) > 0) {
+    const char* key = nullptr;
+    if ((r = sd_bus_message_read(m, "s", &key)) < 0) return r;
+    absl::string_view k(key);
+    const char* str = nullptr;
+    uint64_t u64 = 0;
+    if (k == "LoadState" || k == "ActiveState" || k == "SubState" || k == "Description" ||
+        k == "FragmentPath" || k == "UnitFileState") {
+      if ((r = sd_bus_message_read(m, "v", "s", &str)) < 0) return r;
+      std::string* target = k == "LoadState"       ? &d->status.load_state
+                            : k == "ActiveState"   ? &d->status.active_state
+                            : k == "SubState"      ? &d->status.sub_state
+                            : k == "Description"   ? &d->description
+                            : k == "FragmentPath"  ? &d->fragment_path
+                                                   : &d->unit_file_state;
+      *target = str;
+    } else if (k == "MainPID") {
+      if ((r = sd_bus_message_read(m, "v", "u", &d->status.main_pid)) < 0) return r;
+    } else if (k == "ExecMainStatus") {
+      if ((r = sd_bus_message_read(m, "v", "i", &d->status.exit_status)) < 0) return r;
+    } else if (k == "StateChangeTimestamp") {
+      if ((r = sd_bus_message_read(m, "v", "t", &u64)) < 0) return r;
+      d->status.since =
+          u64 == 0 ? absl::InfinitePast() : absl::FromUnixMicros(static_cast<int64_t>(u64));
+    } else if (k == "MemoryCurrent" || k == "TasksCurrent") {
+      if ((r = sd_bus_message_read(m, "v", "t", &u64)) < 0) return r;
+      // UINT64_MAX: not accounted (or not running).
+      if (u64 != UINT64_MAX) (k == "MemoryCurrent" ? d->memory_bytes : d->tasks) = u64;
+    } else {
+      if ((r = sd_bus_message_skip(m, "v")) < 0) return r;
+    }
+    if ((r = sd_bus_message_exit_container(m)) < 0) return r;
+  }
+  if (r < 0) return r;
+  return sd_bus_message_exit_container(m);
+}
+
+}  // namespace
+
+absl::StatusOr<UnitDetails> SdBusManager::GetUnitDetails(absl::string_view name) {
+  if (absl::Status s = ValidateUnitName(name); !s.ok()) return s;
+  std::string unit(name);
+  // LoadUnit gives the object path and loads the unit if systemd had
+  // unloaded it (an inactive unit without references), as systemctl does.
+  BusError error;
+  sd_bus_message* reply_raw = nullptr;
+  int r = sd_bus_call_method(bus_, kDestination, kManagerPath, kManagerInterface, "LoadUnit",
+                             error.get(), &reply_raw, "s", unit.c_str());
+  MessagePtr load_reply(reply_raw);
+  if (r < 0) return BusStatus(r, error.get(), absl::StrCat("LoadUnit ", name));
+  const char* path = nullptr;
+  if ((r = sd_bus_message_read(load_reply.get(), "o", &path)) < 0) {
+    return BusStatus(r, nullptr, absl::StrCat("LoadUnit ", name, " reply"));
+  }
+  std::string object_path(path);
+  UnitDetails details;
+  details.status.name = unit;
+  for (const char* interface : {kUnitInterface, kServiceInterface}) {
+    if (interface == kServiceInterface && !IsService(name)) break;
+    BusError get_error;
+    sd_bus_message* raw = nullptr;
+    r = sd_bus_call_method(bus_, kDestination, object_path.c_str(), kPropertiesInterface, "GetAll",
+                           get_error.get(), &raw, "s", interface);
+    MessagePtr reply(raw);
+    if (r < 0) {
+      absl::Status s =
+          BusStatus(r, get_error.get(), absl::StrCat("GetAll ", interface, " of ", name));
+      // A unit that systemd cannot load has no Service interface: keep what we have.
+      if (interface == kServiceInterface && !absl::IsUnavailable(s)) break;
+      return s;
+    }
+    if ((r = ReadDetails(reply.get(), &details)) < 0) {
+      return BusStatus(r, nullptr, absl::StrCat("read properties of ", name));
+    }
+  }
+  return details;
+}
+
 }  // namespace fleet::agent

@@ -51,6 +51,10 @@ class SdBusManager final : public SystemdManager {
 
   const std::string& unit_dir() const { return unit_dir_; }
 
+  // For `fleetctl status`: GetAll of the Unit and,
+  // for services, Service interfaces.
+  absl::StatusOr<UnitDetails> GetUnitDetails(absl::string_view name) override;
+
  private:
   SdBusManager(sd_bus* bus, std::string unit_dir, int wake_fd);
   absl::Status Subscribe();

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include "absl/strings/string_view.h"
 #include <vector>
@@ -30,6 +31,16 @@ struct UnitStatus {
   absl::Time since = absl::InfinitePast();  // StateChangeTimestamp; InfinitePast = never
 
   bool operator==(const UnitStatus&) const = default;
+};
+
+// What `systemctl status` shows of one unit, beyond UnitStatus.
+struct UnitDetails {
+  UnitStatus status;
+  std::string description;      // Description=
+  std::string fragment_path;    // FragmentPath: the file systemd loaded
+  std::string unit_file_state;  // UnitFileState: enabled, linked-runtime, ...
+  std::optional<uint64_t> memory_bytes;  // MemoryCurrent, when accounted
+  std::optional<uint64_t> tasks;         // TasksCurrent, when accounted
 };
 
 // True for the states in which systemd runs (or is bringing up) the unit:
@@ -88,6 +99,13 @@ class SystemdManager {
 
   // Makes a blocked (or the next) WaitForChanges return. Thread-safe.
   virtual void Wake() = 0;
+
+  // --- For `fleetctl status`.
+  // Reads `name`'s status and details from systemd now (one round trip per
+  // interface; does not change what is tracked). A unit systemd does not know
+  // comes back with load_state "not-found". Errors: InvalidArgument for a bad
+  // name, Unavailable when the bus broke.
+  virtual absl::StatusOr<UnitDetails> GetUnitDetails(absl::string_view name) = 0;
 };
 
 }  // namespace fleet::agent

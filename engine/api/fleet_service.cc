@@ -17,6 +17,13 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 
 namespace {
 
+// An error of a relayed request (unit unknown, not placed, agent gone or slow),
+// marked so clients show it as it is instead of as a failure to reach the engine.
+grpc::Status RelayError(grpc::ServerContext* context, const absl::Status& status) {
+  context->AddTrailingMetadata("fleet-relay", "1");
+  return ToGrpcStatus(status);
+}
+
 std::string NotLeaderMessage(const Leadership& leadership) {
   std::string address = leadership.LeaderAddress();
   return address.empty() ? "this engine is not the leader and does not know the leader yet; retry"
@@ -91,6 +98,47 @@ grpc::Status FleetService::ListMachines(grpc::ServerContext* context, const v1::
   return grpc::Status::OK;
 }
 
+grpc::Status FleetService::GetUnitStatus(grpc::ServerContext* context,
+                                         const v1::GetUnitStatusRequest* request,
+                                         v1::GetUnitStatusResponse* response) {
+  if (grpc::Status s = CheckLeader(context); !s.ok()) return s;
+  // Answer a little before the client's deadline, so it hears which machine was slow.
+  absl::StatusOr<v1::GetUnitStatusResponse> result = relay_->GetUnitStatus(
+      *request, absl::FromChrono(context->deadline()) - absl::Milliseconds(250));
+  if (!result.ok()) return RelayError(context, result.status());
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::ReadJournal(grpc::ServerContext* context, const v1::ReadJournalRequest* request,
+                                       grpc::ServerWriter<v1::JournalEntry>* writer) {
+  if (grpc::Status s = CheckLeader(context); !s.ok()) return s;
+  absl::StatusOr<int64_t> id = relay_->OpenJournal(*request);
+  if (!id.ok()) return RelayError(context, id.status());
+  constexpr absl::Duration kCancelCheck = absl::Milliseconds(500);
+  while (true) {
+    if (context->IsCancelled()) {
+      relay_->CloseJournal(*id);
+      return grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled");
+    }
+    absl::StatusOr<Relay::JournalBatch> batch = relay_->NextJournal(*id, absl::Now() + kCancelCheck);
+    if (!batch.ok()) {
+      relay_->CloseJournal(*id);
+      return RelayError(context, batch.status());
+    }
+    for (const v1::JournalEntry& entry : batch->entries) {
+      if (!writer->Write(entry)) {
+        relay_->CloseJournal(*id);
+        return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+      }
+    }
+    if (batch->done) {
+      relay_->CloseJournal(*id);
+      return grpc::Status::OK;
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------
 // One agent stream. Reads run one at a time (gRPC guarantees it); writes are
 // queued by Send (called by the Engine, with the Engine's lock held) and
@@ -102,8 +150,9 @@ namespace {
 class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::EngineMessage>,
                           public AgentChannel {
  public:
-  AgentStream(Engine* engine, const Leadership* leadership, grpc::CallbackServerContext* context)
-      : engine_(engine) {
+  AgentStream(Engine* engine, const Leadership* leadership, Relay* relay,
+              grpc::CallbackServerContext* context)
+      : engine_(engine), relay_(relay) {
     if (!leadership->IsLeader()) {
       context->AddTrailingMetadata("fleet-leader", leadership->LeaderAddress());
       Close(absl::UnavailableError(NotLeaderMessage(*leadership)));
@@ -139,6 +188,7 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::E
   void OnReadDone(bool ok) override {
     if (!ok) {  // the agent closed its side, or the stream broke
       engine_->AgentDisconnected(session_);
+      relay_->SessionEnded(session_);
       Close(absl::OkStatus());
       return;
     }
@@ -165,12 +215,21 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::E
         status = session_ == 0 ? absl::FailedPreconditionError("send Register before StateReport")
                                : engine_->AgentReport(session_, in_.report());
         break;
+      case v1::AgentMessage::kStatusReply:
+      case v1::AgentMessage::kJournalChunk:
+        if (session_ == 0) {
+          status = absl::FailedPreconditionError("send Register before answering requests");
+        } else {
+          relay_->OnAgentMessage(session_, in_);
+        }
+        break;
       case v1::AgentMessage::KIND_NOT_SET:
         status = absl::InvalidArgumentError("empty AgentMessage (no register, heartbeat or report)");
         break;
     }
     if (!status.ok()) {
       engine_->AgentDisconnected(session_);
+      relay_->SessionEnded(session_);
       Close(status);
       return;
     }
@@ -206,11 +265,13 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::E
 
   void OnDone() override {
     engine_->AgentDisconnected(session_);
+    relay_->SessionEnded(session_);
     delete this;
   }
 
  private:
   Engine* const engine_;
+  Relay* const relay_;
   v1::AgentMessage in_;
   int64_t session_ = 0;  // touched by read reactions and OnDone only (never concurrent)
 
@@ -226,7 +287,7 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::E
 
 grpc::ServerBidiReactor<v1::AgentMessage, v1::EngineMessage>* AgentService::Connect(
     grpc::CallbackServerContext* context) {
-  return new AgentStream(engine_, leadership_, context);
+  return new AgentStream(engine_, leadership_, relay_, context);
 }
 
 }  // namespace fleet

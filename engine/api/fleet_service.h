@@ -7,12 +7,18 @@
 // UNAVAILABLE naming the leader, with the address also in the "fleet-leader"
 // trailing metadata.
 //
-// Thread-safety: both services are thread-safe; the Engine and Leadership
-// passed in are not owned and must outlive the grpc::Server serving them.
+// GetUnitStatus and ReadJournal go through the Relay to the unit's agent;
+// AgentStream hands the agents' answers (and the end of each stream) to it.
+// A following ReadJournal holds one server thread and looks at its client's
+// cancellation every 500 ms (the synchronous API has no cancellation event).
+//
+// Thread-safety: both services are thread-safe; the Engine, Leadership and
+// Relay passed in are not owned and must outlive the grpc::Server serving them.
 
 #include "absl/status/status.h"
 #include "engine/engine.h"
 #include "engine/leadership.h"
+#include "engine/relay.h"
 #include "fleet/v1/agent.grpc.pb.h"
 #include "fleet/v1/fleet.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -24,7 +30,8 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 
 class FleetService final : public fleet::v1::Fleet::Service {
  public:
-  FleetService(Engine* engine, const Leadership* leadership) : engine_(engine), leadership_(leadership) {}
+  FleetService(Engine* engine, const Leadership* leadership, Relay* relay)
+      : engine_(engine), leadership_(leadership), relay_(relay) {}
 
   grpc::Status CreateUnit(grpc::ServerContext* context, const fleet::v1::CreateUnitRequest* request,
                           fleet::v1::CreateUnitResponse* response) override;
@@ -42,6 +49,10 @@ class FleetService final : public fleet::v1::Fleet::Service {
                               fleet::v1::ListUnitStatesResponse* response) override;
   grpc::Status ListMachines(grpc::ServerContext* context, const fleet::v1::ListMachinesRequest* request,
                             fleet::v1::ListMachinesResponse* response) override;
+  grpc::Status GetUnitStatus(grpc::ServerContext* context, const fleet::v1::GetUnitStatusRequest* request,
+                             fleet::v1::GetUnitStatusResponse* response) override;
+  grpc::Status ReadJournal(grpc::ServerContext* context, const fleet::v1::ReadJournalRequest* request,
+                           grpc::ServerWriter<fleet::v1::JournalEntry>* writer) override;
 
  private:
   // OK when this engine leads; else UNAVAILABLE (and the trailing metadata).
@@ -49,11 +60,13 @@ class FleetService final : public fleet::v1::Fleet::Service {
 
   Engine* const engine_;
   const Leadership* const leadership_;
+  Relay* const relay_;
 };
 
 class AgentService final : public fleet::v1::AgentService::CallbackService {
  public:
-  AgentService(Engine* engine, const Leadership* leadership) : engine_(engine), leadership_(leadership) {}
+  AgentService(Engine* engine, const Leadership* leadership, Relay* relay)
+      : engine_(engine), leadership_(leadership), relay_(relay) {}
 
   grpc::ServerBidiReactor<fleet::v1::AgentMessage, fleet::v1::EngineMessage>* Connect(
       grpc::CallbackServerContext* context) override;
@@ -61,6 +74,7 @@ class AgentService final : public fleet::v1::AgentService::CallbackService {
  private:
   Engine* const engine_;
   const Leadership* const leadership_;
+  Relay* const relay_;
 };
 
 }  // namespace fleet

@@ -18,14 +18,16 @@ CommandRunner DefineCat(CLI::App& app);
 CommandRunner DefineListUnits(CLI::App& app);
 CommandRunner DefineListUnitFiles(CLI::App& app);
 CommandRunner DefineListMachines(CLI::App& app);
+CommandRunner DefineStatus(CLI::App& app);
+CommandRunner DefineJournal(CLI::App& app);
 CommandRunner DefineVerify(CLI::App& app);
 CommandRunner DefineVersion(CLI::App& app);
 
 inline constexpr CommandDefiner kCommands[] = {
     DefineSubmit,   DefineLoad,      DefineStart,         DefineStop,
     DefineRestart,  DefineUnload,    DefineDestroy,       DefineCat,
-    DefineListUnits, DefineListUnitFiles, DefineListMachines, DefineVerify,
-    DefineVersion,
+    DefineListUnits, DefineListUnitFiles, DefineListMachines, DefineStatus,
+    DefineJournal,  DefineVerify,    DefineVersion,
 };
 
 // Flags of the commands that wait for agents: --block-attempts, --no-block.

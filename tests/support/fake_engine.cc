@@ -140,6 +140,8 @@ grpc::Status FakeEngine::Connect(grpc::ServerContext* context, Stream* stream) {
         }
         break;
       case fleet::v1::AgentMessage::kRegister:
+      case fleet::v1::AgentMessage::kStatusReply:
+      case fleet::v1::AgentMessage::kJournalChunk:
       case fleet::v1::AgentMessage::KIND_NOT_SET:
         break;
     }
