@@ -21,13 +21,14 @@ CommandRunner DefineListMachines(CLI::App& app);
 CommandRunner DefineStatus(CLI::App& app);
 CommandRunner DefineJournal(CLI::App& app);
 CommandRunner DefineVerify(CLI::App& app);
+CommandRunner DefineSsh(CLI::App& app);
 CommandRunner DefineVersion(CLI::App& app);
 
 inline constexpr CommandDefiner kCommands[] = {
     DefineSubmit,   DefineLoad,      DefineStart,         DefineStop,
     DefineRestart,  DefineUnload,    DefineDestroy,       DefineCat,
     DefineListUnits, DefineListUnitFiles, DefineListMachines, DefineStatus,
-    DefineJournal,  DefineVerify,    DefineVersion,
+    DefineJournal,  DefineVerify,    DefineSsh,           DefineVersion,
 };
 
 // Flags of the commands that wait for agents: --block-attempts, --no-block.
