@@ -96,7 +96,7 @@ TEST(UnitFilesListingTest, TableAndYaml) {
             "  desc: \"-\"\n");
 }
 
-TEST(MachinesListingTest, MetadataSortedAndJoined) {
+std::vector<v1::Machine> TwoMachines() {
   std::vector<v1::Machine> machines(2);
   machines[0].set_id(kMachineA);
   machines[0].set_public_ip("127.0.0.2");
@@ -105,7 +105,11 @@ TEST(MachinesListingTest, MetadataSortedAndJoined) {
   machines[0].set_units(3);
   machines[0].set_agent_version("0.1.0");
   machines[1].set_id(kMachineB);
-  Listing all = MachinesListing(machines, /*full=*/false);
+  return machines;
+}
+
+TEST(MachinesListingTest, MetadataSortedAndJoined) {
+  Listing all = MachinesListing(TwoMachines(), /*full=*/false);
   auto picked = SelectFields(all, "machine,ip,metadata");
   ASSERT_TRUE(picked.ok());
   EXPECT_EQ(FormatTable(*picked, true),
@@ -113,12 +117,6 @@ TEST(MachinesListingTest, MetadataSortedAndJoined) {
             "aaaaaaaa...\t127.0.0.2\tdisk=ssd,region=east\n"
             "bbbbbbbb...\t-\t\t-\n");
 }
-
-}  // namespace
-}  // namespace fleet::ctl
-
-namespace fleet::ctl {
-namespace {
 
 std::string RenderWith(std::vector<std::string> args, const Listing& all) {
   CLI::App app{"test"};
@@ -139,6 +137,91 @@ TEST(ListingFlagsTest, JsonAndYamlCarryEveryFieldUnlessFieldsGiven) {
             "[\n  {\"machine\": \"m1\"}\n]\n");
   EXPECT_EQ(RenderWith({"--output", "xml"}, all),
             "unknown --output \"xml\": use table, json or yaml");
+}
+
+// `-o json` / `-o yaml` of each listing as a script reads it: every field,
+// through the same flags the commands use.
+
+TEST(UnitStatesListingTest, AllFieldsYaml) {
+  Listing all = UnitStatesListing(States(), Ips(), /*full=*/false);
+  EXPECT_EQ(RenderWith({"-o", "yaml"}, all),
+            "- unit: \"web@1.service\"\n"
+            "  machine: \"aaaaaaaa.../127.0.0.2\"\n"
+            "  active: \"active\"\n"
+            "  sub: \"running\"\n"
+            "  load: \"loaded\"\n"
+            "  hash: \"0123456\"\n"
+            "  pid: \"4242\"\n"
+            "  dstate: \"launched\"\n"
+            "  reason: \"-\"\n"
+            "- unit: \"db.service\"\n"
+            "  machine: \"bbbbbbbb.../127.0.0.3\"\n"
+            "  active: \"-\"\n"
+            "  sub: \"-\"\n"
+            "  load: \"-\"\n"
+            "  hash: \"fedcba9\"\n"
+            "  pid: \"-\"\n"
+            "  dstate: \"loaded\"\n"
+            "  reason: \"-\"\n"
+            "- unit: \"gpu.service\"\n"
+            "  machine: \"-\"\n"
+            "  active: \"-\"\n"
+            "  sub: \"-\"\n"
+            "  load: \"-\"\n"
+            "  hash: \"-\"\n"
+            "  pid: \"-\"\n"
+            "  dstate: \"launched\"\n"
+            "  reason: \"no machine matches MachineMetadata gpu=yes\"\n");
+}
+
+TEST(UnitFilesListingTest, AllFieldsJson) {
+  std::vector<v1::Unit> units(2);
+  units[0].set_name("web@1.service");
+  units[0].set_contents("[Unit]\nDescription=Web \"one\"\n[Service]\nExecStart=/bin/true\n");
+  units[0].set_hash("0123456789abcdef0123456789abcdef01234567");
+  units[0].set_desired_state(v1::DESIRED_STATE_LAUNCHED);
+  units[1].set_name("db.service");
+  units[1].set_contents("[Service]\nExecStart=/bin/true\n");
+  units[1].set_hash("fedcba9876543210fedcba9876543210fedcba98");
+  units[1].set_desired_state(v1::DESIRED_STATE_LOADED);
+  Listing all = UnitFilesListing(units, States(), Ips(), /*full=*/true);
+  EXPECT_EQ(RenderWith({"--output", "json"}, all),
+            "[\n"
+            "  {\"unit\": \"web@1.service\", \"hash\": "
+            "\"0123456789abcdef0123456789abcdef01234567\", \"dstate\": \"launched\", "
+            "\"state\": \"launched\", \"target\": "
+            "\"aaaaaaaa11112222333344445555666/127.0.0.2\", \"global\": \"false\", "
+            "\"desc\": \"Web \\\"one\\\"\"},\n"
+            "  {\"unit\": \"db.service\", \"hash\": "
+            "\"fedcba9876543210fedcba9876543210fedcba98\", \"dstate\": \"loaded\", "
+            "\"state\": \"inactive\", \"target\": "
+            "\"bbbbbbbb11112222333344445555666/127.0.0.3\", \"global\": \"false\", "
+            "\"desc\": \"-\"}\n"
+            "]\n");
+}
+
+TEST(MachinesListingTest, AllFieldsJson) {
+  EXPECT_EQ(RenderWith({"-o", "json"}, MachinesListing(TwoMachines(), /*full=*/false)),
+            "[\n"
+            "  {\"machine\": \"aaaaaaaa...\", \"ip\": \"127.0.0.2\", \"metadata\": "
+            "\"disk=ssd,region=east\", \"units\": \"3\", \"version\": \"0.1.0\"},\n"
+            "  {\"machine\": \"bbbbbbbb...\", \"ip\": \"-\", \"metadata\": \"-\", "
+            "\"units\": \"0\", \"version\": \"-\"}\n"
+            "]\n");
+}
+
+TEST(MachinesListingTest, AllFieldsYamlFull) {
+  EXPECT_EQ(RenderWith({"-o", "yaml", "-l"}, MachinesListing(TwoMachines(), /*full=*/true)),
+            "- machine: \"aaaaaaaa11112222333344445555666\"\n"
+            "  ip: \"127.0.0.2\"\n"
+            "  metadata: \"disk=ssd,region=east\"\n"
+            "  units: \"3\"\n"
+            "  version: \"0.1.0\"\n"
+            "- machine: \"bbbbbbbb11112222333344445555666\"\n"
+            "  ip: \"-\"\n"
+            "  metadata: \"-\"\n"
+            "  units: \"0\"\n"
+            "  version: \"-\"\n");
 }
 
 }  // namespace
