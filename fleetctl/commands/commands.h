@@ -23,12 +23,14 @@ CommandRunner DefineJournal(CLI::App& app);
 CommandRunner DefineVerify(CLI::App& app);
 CommandRunner DefineSsh(CLI::App& app);
 CommandRunner DefineVersion(CLI::App& app);
+CommandRunner DefineHelp(CLI::App& app);
 
 inline constexpr CommandDefiner kCommands[] = {
     DefineSubmit,   DefineLoad,      DefineStart,         DefineStop,
     DefineRestart,  DefineUnload,    DefineDestroy,       DefineCat,
     DefineListUnits, DefineListUnitFiles, DefineListMachines, DefineStatus,
     DefineJournal,  DefineVerify,    DefineSsh,           DefineVersion,
+    DefineHelp,
 };
 
 // Flags of the commands that wait for agents: --block-attempts, --no-block.

@@ -59,9 +59,31 @@ TEST(FleetctlTest, HelpListsTheVerbs) {
   Result r = RunCtl({"--help"});
   EXPECT_EQ(r.code, 0);
   for (const char* verb : {"submit", "load", "start", "stop", "restart", "unload", "destroy",
-                           "cat", "list-units", "list-unit-files", "list-machines", "verify"}) {
+                           "cat", "list-units", "list-unit-files", "list-machines", "status",
+                           "journal", "ssh", "verify", "version", "help"}) {
     EXPECT_NE(r.out.find(verb), std::string::npos) << verb;
   }
+}
+
+TEST(FleetctlTest, HelpVerbPrintsTheSameAsTheHelpFlag) {
+  Result flag = RunCtl({"--help"});
+  Result verb = RunCtl({"help"});
+  EXPECT_EQ(verb.code, 0);
+  EXPECT_EQ(verb.out, flag.out);
+}
+
+TEST(FleetctlTest, HelpOfOneCommandIsThatCommandsHelp) {
+  Result flag = RunCtl({"journal", "--help"});
+  Result verb = RunCtl({"help", "journal"});
+  EXPECT_EQ(verb.code, 0) << verb.err;
+  EXPECT_NE(verb.out.find("--lines"), std::string::npos) << verb.out;
+  EXPECT_EQ(verb.out, flag.out);
+}
+
+TEST(FleetctlTest, HelpOfAnUnknownCommandIsAUsageError) {
+  Result r = RunCtl({"help", "launch-rockets"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "Error: unknown command \"launch-rockets\"; see fleetctl help\n");
 }
 
 TEST(FleetctlTest, VerifyAcceptsAGoodUnit) {
