@@ -3,7 +3,9 @@
 // Who leads the cluster. Only the leader serves the API and the agent streams;
 // a follower answers UNAVAILABLE with the leader's address so clients and agents
 // go there. With the embedded store there is exactly one engine, and it leads
-// (SoleLeader). Election over etcd (EtcdLeadership) is a later issue.
+// (SoleLeader). With etcd, engines elect one leader among them:
+// EtcdLeadership (engine/etcd_leadership.h), which also gives the compare a
+// leader's write transactions must carry (LeaderGuard).
 
 #include <string>
 
