@@ -101,6 +101,14 @@ absl::Status MergeYamlConfig(const std::string& yaml, const std::set<std::string
         config->resync_interval = absl::Seconds(seconds);
       } else if (key == "log-level") {
         config->log_level = value.as<std::string>();
+      } else if (key == "ca-file") {
+        config->ca_file = value.as<std::string>();
+      } else if (key == "cert-file") {
+        config->cert_file = value.as<std::string>();
+      } else if (key == "key-file") {
+        config->key_file = value.as<std::string>();
+      } else if (key == "insecure") {
+        config->insecure = value.as<bool>();
       } else {
         return bad("unknown key");
       }
@@ -109,6 +117,24 @@ absl::Status MergeYamlConfig(const std::string& yaml, const std::set<std::string
     return absl::InvalidArgumentError(absl::StrCat("config: ", e.what()));
   }
   return absl::OkStatus();
+}
+
+absl::Status ValidateTls(const AgentConfig& config) {
+  int given = !config.ca_file.empty() + !config.cert_file.empty() + !config.key_file.empty();
+  if (config.insecure) {
+    if (given == 0) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        "--insecure and the TLS files (--ca-file, --cert-file, --key-file) exclude each other: "
+        "give one or the other");
+  }
+  if (given == 3) return absl::OkStatus();
+  if (given == 0) {
+    return absl::InvalidArgumentError(
+        "TLS to the engine needs --ca-file, --cert-file and --key-file (make an agent certificate "
+        "with scripts/pki agent DIR MACHINE_ID), or give --insecure to talk PLAINTEXT");
+  }
+  return absl::InvalidArgumentError(
+      "TLS to the engine needs all three of --ca-file, --cert-file and --key-file");
 }
 
 absl::StatusOr<std::string> ResolveMachineId(const std::string& flag,

@@ -25,7 +25,16 @@ struct AgentConfig {
   std::string unit_dir;                          // --unit-dir; "" = DefaultUnitDir
   absl::Duration resync_interval = absl::Minutes(1);  // --resync-interval (seconds)
   std::string log_level = "info";                // --log-level error|warning|info|debug
+  std::string ca_file;                           // --ca-file: CA the engine's certificate chains to
+  std::string cert_file;                         // --cert-file: this agent's (scripts/pki agent)
+  std::string key_file;                          // --key-file: its private key
+  bool insecure = false;                         // --insecure: plaintext, no certificates
 };
+
+// The link's transport: OK when the three TLS files are all given and insecure
+// is false, or none is given and insecure is true. InvalidArgument otherwise,
+// saying what to give (the flags and scripts/pki). Does not read the files.
+absl::Status ValidateTls(const AgentConfig& config);
 
 // "key=value,key2=value2" -> map. InvalidArgument for an entry without '=' or
 // with an empty key.
@@ -41,7 +50,8 @@ absl::StatusOr<BusKind> ParseBusKind(const std::string& text);
 // Applies the YAML document `yaml` to `config`, skipping keys in
 // `from_command_line` (flag names without dashes, e.g. "machine-id").
 // Keys: engine (string or list), machine-id, metadata (map or "k=v,..."),
-// public-ip, systemd, unit-dir, resync-interval (seconds), log-level.
+// public-ip, systemd, unit-dir, resync-interval (seconds), log-level, ca-file,
+// cert-file, key-file, insecure (true/false).
 // InvalidArgument naming the key for an unknown key or a bad value.
 absl::Status MergeYamlConfig(const std::string& yaml, const std::set<std::string>& from_command_line,
                              AgentConfig* config);

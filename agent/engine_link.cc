@@ -54,7 +54,8 @@ void EngineLink::Heartbeats() {
 grpc::Status EngineLink::RunStream(const std::string& address, std::string* leader,
                                    bool* got_message) {
   std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+      grpc::CreateChannel(address, options_.credentials ? options_.credentials
+                                                        : grpc::InsecureChannelCredentials());
   std::unique_ptr<fleet::v1::AgentService::Stub> stub = fleet::v1::AgentService::NewStub(channel);
   grpc::ClientContext context;
   {

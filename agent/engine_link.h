@@ -9,7 +9,9 @@
 // backoff (reset after the first message on a stream), cycling through the
 // configured engines; an engine that ends the stream with UNAVAILABLE and
 // names the leader (trailing metadata "fleet-leader: HOST:PORT") is left for
-// that leader at once. Plaintext for now (TLS comes with the security issue).
+// that leader at once. The transport is EngineLinkOptions::credentials (mutual
+// TLS from fleet::tls::MakeChannelCredentials in fleet-agent; plaintext only
+// when the caller passes none, i.e. fleet-agent --insecure and tests).
 //
 // Thread-safe. Runs its own thread between Start() and Stop().
 
@@ -33,6 +35,8 @@ struct EngineLinkOptions {
   absl::Duration initial_backoff = absl::Milliseconds(200);
   absl::Duration max_backoff = absl::Seconds(30);
   uint64_t seed = 0;  // of the backoff jitter
+  // Of every channel to an engine; nullptr = plaintext (grpc::InsecureChannelCredentials).
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
 };
 
 // The trailing-metadata key by which a follower names the leader.

@@ -16,6 +16,7 @@
 #include "common/cli.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/tls/credentials.h"
 #include "common/version.h"
 
 namespace {
@@ -23,6 +24,12 @@ namespace {
 int Fail(const absl::Status& status) {
   fleet::LogError("fleet-agent: %s", status.ToString());
   return 1;
+}
+
+// A usage error: one line, exit 2.
+int Usage(const absl::Status& status) {
+  fleet::LogError("fleet-agent: %s", status.message());
+  return 2;
 }
 
 }  // namespace
@@ -46,6 +53,12 @@ int main(int argc, char** argv) {
                  "where unit files go (default /run/fleet/units, $XDG_RUNTIME_DIR/fleet/units for user)");
   app.add_option("--resync-interval", resync_seconds, "seconds between full state resyncs (safety net)");
   app.add_option("--log-level", config.log_level, "error, warning, info or debug");
+  app.add_option("--ca-file", config.ca_file, "CA certificate (PEM) the engine's certificate must chain to");
+  app.add_option("--cert-file", config.cert_file,
+                 "this agent's certificate (PEM; scripts/pki agent DIR MACHINE_ID)");
+  app.add_option("--key-file", config.key_file, "private key of --cert-file (PEM)");
+  app.add_flag("--insecure", config.insecure,
+               "talk to the engine in PLAINTEXT without certificates instead of mutual TLS");
   app.add_option("--config", config_file, "YAML file with any of these flags (flags win)");
   if (int code = fleet::ParseCommandLine(app, argc, argv); code >= 0) return code;
 
@@ -89,6 +102,14 @@ int main(int argc, char** argv) {
     return Fail(absl::InvalidArgumentError("--log-level must be error, warning, info or debug"));
   }
   if (config.engines.empty()) return Fail(absl::InvalidArgumentError("--engine is required"));
+  if (absl::Status s = fleet::agent::ValidateTls(config); !s.ok()) return Usage(s);
+  std::shared_ptr<grpc::ChannelCredentials> credentials;  // nullptr = plaintext
+  if (!config.insecure) {
+    auto tls = fleet::tls::MakeChannelCredentials(
+        {.ca_file = config.ca_file, .cert_file = config.cert_file, .key_file = config.key_file});
+    if (!tls.ok()) return Fail(tls.status());
+    credentials = *tls;
+  }
   auto machine_id = fleet::agent::ResolveMachineId(config.machine_id, "/etc/machine-id");
   if (!machine_id.ok()) return Fail(machine_id.status());
   if (config.unit_dir.empty()) {
@@ -114,6 +135,7 @@ int main(int argc, char** argv) {
   for (const auto& [key, value] : config.metadata) (*options.machine.mutable_metadata())[key] = value;
   options.link.engines = config.engines;
   options.link.seed = std::hash<std::string>{}(*machine_id);
+  options.link.credentials = credentials;
   options.resync_interval = config.resync_interval;
   options.journal = fleet::agent::SdJournalOpener(config.systemd == fleet::agent::BusKind::kUser
                                                       ? fleet::agent::JournalScope::kUser
@@ -121,7 +143,13 @@ int main(int argc, char** argv) {
 
   fleet::LogInfo("fleet-agent %s: machine %s, %s manager, unit dir %s, engines %s", fleet::kVersion,
                  *machine_id, systemd == "user" ? "user" : "system", config.unit_dir, engines.empty() ? config.engines[0] : engines);
-  fleet::LogWarning("fleet-agent: engine connection is PLAINTEXT (no TLS yet)");
+  if (config.insecure) {
+    fleet::LogWarning("fleet-agent: --insecure: the engine connection is PLAINTEXT and "
+                      "unauthenticated");
+  } else {
+    fleet::LogInfo("fleet-agent: mutual TLS to the engine (CA %s, certificate %s)", config.ca_file,
+                   config.cert_file);
+  }
 
   fleet::RealClock clock;
   fleet::agent::AgentRunner runner(manager->get(), &clock, options);

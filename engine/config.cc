@@ -105,6 +105,25 @@ absl::Status ValidateConfig(const EngineConfig& config) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateTls(const EngineConfig& config) {
+  int given = !config.ca_file.empty() + !config.cert_file.empty() + !config.key_file.empty();
+  if (config.insecure) {
+    if (given == 0) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        "insecure (--insecure) and the TLS files (--ca-file, --cert-file, --key-file) exclude each "
+        "other: give one or the other");
+  }
+  if (given == 3) return absl::OkStatus();
+  if (given == 0) {
+    return absl::InvalidArgumentError(
+        "TLS needs --ca-file, --cert-file and --key-file (make them with scripts/pki init and "
+        "scripts/pki engine), or give --insecure to serve PLAINTEXT");
+  }
+  return absl::InvalidArgumentError(
+      "TLS needs all three of --ca-file, --cert-file and --key-file (config keys ca_file, "
+      "cert_file, key_file)");
+}
+
 namespace {
 
 absl::Status KeyError(absl::string_view file, absl::string_view key, absl::string_view problem) {
@@ -179,6 +198,14 @@ absl::Status ApplyConfigYaml(absl::string_view file, absl::string_view text, Eng
       result.cert_file = scalar;
     } else if (key == "key_file") {
       result.key_file = scalar;
+    } else if (key == "insecure") {
+      if (scalar == "true") {
+        result.insecure = true;
+      } else if (scalar == "false") {
+        result.insecure = false;
+      } else {
+        return KeyError(file, key, "must be true or false");
+      }
     } else if (key == "etcd_ca_file") {
       result.etcd_ca_file = scalar;
     } else if (key == "etcd_cert_file") {
@@ -188,7 +215,7 @@ absl::Status ApplyConfigYaml(absl::string_view file, absl::string_view text, Eng
     } else {
       return KeyError(file, key,
                       "unknown key (known: listen, data_dir, agent_ttl, store, ca_file, "
-                      "cert_file, key_file, etcd_endpoints, etcd_ca_file, etcd_cert_file, "
+                      "cert_file, key_file, insecure, etcd_endpoints, etcd_ca_file, etcd_cert_file, "
                       "etcd_key_file)");
     }
   }

@@ -13,13 +13,18 @@
 //                                one string separated by commas); needed by store: etcd
 //   etcd_ca_file                 CA of etcd's client port: TLS to etcd when given
 //   etcd_cert_file, etcd_key_file  client certificate for etcd (both or neither)
-//   ca_file, cert_file, key_file TLS files of the engine's API (TLS is not implemented yet)
+//   ca_file, cert_file, key_file TLS files of the engine's API (scripts/pki makes them):
+//                                mutual TLS, every client presents a certificate of this CA
+//                                and is authorized by the role in it (common/tls)
+//   insecure: false              true = serve plaintext, unauthenticated (no TLS files then)
 //
 // With store: etcd, data_dir is not used. Several engines on one etcd need the
 // leader election, which is not built yet: run one engine per etcd cluster.
 //
-// The default listen address is loopback only: without TLS the API must not be
-// reachable from other hosts unless the operator asks for it.
+// TLS is the default: without the three TLS files the engine refuses to start
+// unless insecure is set (ValidateTls). The default listen address is loopback
+// only, so even an insecure engine is not reachable from other hosts unless the
+// operator asks for it.
 
 #include <string>
 #include <vector>
@@ -42,6 +47,7 @@ struct EngineConfig {
   std::string ca_file;
   std::string cert_file;
   std::string key_file;
+  bool insecure = false;
   std::vector<std::string> etcd_endpoints;
   std::string etcd_ca_file;
   std::string etcd_cert_file;
@@ -66,6 +72,12 @@ absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(absl::string_view te
 // store etcd needs etcd_endpoints; etcd_cert_file and etcd_key_file come
 // together. INVALID_ARGUMENT saying what is missing.
 absl::Status ValidateConfig(const EngineConfig& config);
+
+// The API's transport: OK when the three TLS files (ca_file, cert_file,
+// key_file) are all given and insecure is false, or when none is given and
+// insecure is true. INVALID_ARGUMENT otherwise, saying what to give (the flags
+// and scripts/pki). Does not read the files (fleet::tls::LoadTlsFiles does).
+absl::Status ValidateTls(const EngineConfig& config);
 
 // Applies the YAML document `text` (read from `file`, used in messages only) on
 // top of `config`. On error returns INVALID_ARGUMENT "FILE: key KEY: problem"

@@ -27,6 +27,7 @@
 #include "engine/server.h"
 #include "engine/store/embedded_store.h"
 #include "engine/store/etcd_store.h"
+#include "common/tls/credentials.h"
 #include "grpcpp/security/credentials.h"
 
 namespace fleet {
@@ -41,6 +42,7 @@ struct Flags {
   std::string ca_file;
   std::string cert_file;
   std::string key_file;
+  bool insecure = false;
   std::string etcd_endpoints;
   std::string etcd_ca_file;
   std::string etcd_cert_file;
@@ -73,6 +75,7 @@ absl::Status ApplyFlags(const CLI::App& app, const Flags& flags, EngineConfig& c
   if (given("--ca-file")) config.ca_file = flags.ca_file;
   if (given("--cert-file")) config.cert_file = flags.cert_file;
   if (given("--key-file")) config.key_file = flags.key_file;
+  if (given("--insecure")) config.insecure = flags.insecure;
   if (given("--etcd-endpoints")) {
     absl::StatusOr<std::vector<std::string>> endpoints = ParseEtcdEndpoints(flags.etcd_endpoints);
     if (!endpoints.ok()) {
@@ -83,7 +86,8 @@ absl::Status ApplyFlags(const CLI::App& app, const Flags& flags, EngineConfig& c
   if (given("--etcd-ca-file")) config.etcd_ca_file = flags.etcd_ca_file;
   if (given("--etcd-cert-file")) config.etcd_cert_file = flags.etcd_cert_file;
   if (given("--etcd-key-file")) config.etcd_key_file = flags.etcd_key_file;
-  return ValidateConfig(config);
+  if (absl::Status s = ValidateConfig(config); !s.ok()) return s;
+  return ValidateTls(config);
 }
 
 // The whole of `path`, or an error naming it.
@@ -152,10 +156,24 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const EngineConfig& config, con
 }
 
 int Run(const EngineConfig& config) {
-  if (!config.ca_file.empty() || !config.cert_file.empty() || !config.key_file.empty()) {
-    LogError("TLS (ca_file, cert_file, key_file) is not implemented yet; remove those settings "
-             "to serve plaintext");
-    return 1;
+  // The API's credentials: mutual TLS with authorization by role, or
+  // plaintext when the operator asked for it (ValidateTls allowed only these).
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  std::string transport;
+  if (config.insecure) {
+    LogWarning("fleet-engine: --insecure: the API is PLAINTEXT and unauthenticated; anyone who "
+               "reaches %s controls every machine of the cluster", config.listen);
+    credentials = grpc::InsecureServerCredentials();
+    transport = "PLAINTEXT (insecure)";
+  } else {
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> tls = tls::MakeServerCredentials(
+        tls::TlsFiles{.ca_file = config.ca_file, .cert_file = config.cert_file, .key_file = config.key_file});
+    if (!tls.ok()) {
+      LogError("%s", tls.status().message());
+      return 1;
+    }
+    credentials = *tls;
+    transport = absl::StrCat("mutual TLS (CA ", config.ca_file, ", certificate ", config.cert_file, ")");
   }
 
   // Block the shutdown signals before any thread starts, so every thread
@@ -187,15 +205,16 @@ int Run(const EngineConfig& config) {
   SoleLeader leadership(config.listen);
   EngineServerOptions server_options;
   server_options.listen = config.listen;
+  server_options.credentials = credentials;
   absl::StatusOr<std::unique_ptr<EngineServer>> server =
       EngineServer::Start(engine->get(), &leadership, server_options);
   if (!server.ok()) {
     LogError("%s", server.status().message());
     return 1;
   }
-  LogInfo("fleet-engine %s listening on %s (port %d), plaintext, agent_ttl %s, %s "
+  LogInfo("fleet-engine %s listening on %s (port %d), %s, agent_ttl %s, %s "
           "(this engine is the leader)",
-          kVersion, config.listen, (*server)->port(), absl::FormatDuration(config.agent_ttl),
+          kVersion, config.listen, (*server)->port(), transport, absl::FormatDuration(config.agent_ttl),
           store_description);
 
   int signal_number = 0;
@@ -231,9 +250,12 @@ int main(int argc, char** argv) {
   app.add_option("--etcd-ca-file", flags.etcd_ca_file, "CA of etcd's client port: TLS to etcd");
   app.add_option("--etcd-cert-file", flags.etcd_cert_file, "client certificate for etcd");
   app.add_option("--etcd-key-file", flags.etcd_key_file, "private key of --etcd-cert-file");
-  app.add_option("--ca-file", flags.ca_file, "TLS CA certificate (TLS is not implemented yet)");
-  app.add_option("--cert-file", flags.cert_file, "TLS certificate (TLS is not implemented yet)");
-  app.add_option("--key-file", flags.key_file, "TLS private key (TLS is not implemented yet)");
+  app.add_option("--ca-file", flags.ca_file,
+                 "CA certificate (PEM) every client certificate must chain to (scripts/pki init)");
+  app.add_option("--cert-file", flags.cert_file, "this engine's certificate (PEM; scripts/pki engine)");
+  app.add_option("--key-file", flags.key_file, "private key of --cert-file (PEM)");
+  app.add_flag("--insecure", flags.insecure,
+               "serve PLAINTEXT without authentication instead of mutual TLS (tests, demos)");
   if (int code = fleet::ParseCommandLine(app, argc, argv); code >= 0) return code;
 
   fleet::EngineConfig config;

@@ -25,12 +25,17 @@ int RunFleetctl(const std::vector<std::string>& args, std::ostream& out, std::os
                  "Time to wait for each answer of the engine (e.g. 10s)")
       ->envname("FLEETCTL_REQUEST_TIMEOUT")
       ->capture_default_str();
-  app.add_option("--ca-file", flags.connection.ca_file, "CA certificate to verify the engine")
+  app.add_option("--ca-file", flags.connection.ca_file,
+                 "CA certificate the engine's certificate must chain to (PEM)")
       ->envname("FLEETCTL_CA_FILE");
-  app.add_option("--cert-file", flags.connection.cert_file, "Client certificate (PEM)")
+  app.add_option("--cert-file", flags.connection.cert_file,
+                 "Client certificate (PEM; scripts/pki admin|viewer)")
       ->envname("FLEETCTL_CERT_FILE");
   app.add_option("--key-file", flags.connection.key_file, "Client private key (PEM)")
       ->envname("FLEETCTL_KEY_FILE");
+  app.add_flag("--insecure", flags.connection.insecure,
+               "Talk PLAINTEXT to an engine started with --insecure (no certificates)")
+      ->envname("FLEETCTL_INSECURE");
 
   std::map<const CLI::App*, CommandRunner> runners;
   for (CommandDefiner define : kCommands) {
@@ -82,7 +87,7 @@ int RunFleetctl(const std::vector<std::string>& args, std::ostream& out, std::os
   flags.connection.request_timeout = timeout;
 
   Context context(out, err, out_is_terminal,
-                  [&flags] { return Client::Create(flags.connection); });
+                  [&flags, &err] { return Client::Create(flags.connection, err); });
   for (const auto& [command, run] : runners) {
     if (command->parsed()) return run(context);
   }

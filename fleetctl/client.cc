@@ -1,48 +1,63 @@
 #include "fleetctl/client.h"
 
-#include <fstream>
-#include <sstream>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
+#include "common/tls/credentials.h"
+#include "grpc/support/log.h"
 #include "grpcpp/grpcpp.h"
 
 namespace fleet::ctl {
 namespace {
 
-absl::StatusOr<std::string> ReadFile(const std::string& flag, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", path));
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
+// The transport of `options`, or INVALID_ARGUMENT saying which flags to give.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(const ConnectionOptions& options,
+                                                                      std::ostream& err) {
+  int given = !options.ca_file.empty() + !options.cert_file.empty() + !options.key_file.empty();
+  if (options.insecure) {
+    if (given > 0) {
+      return absl::InvalidArgumentError(
+          "--insecure and the TLS files (--ca-file, --cert-file, --key-file) exclude each other: "
+          "give one or the other");
+    }
+    err << "Warning: --insecure: talking to the engine at " << options.endpoint
+        << " in PLAINTEXT and unauthenticated\n";
+    return grpc::InsecureChannelCredentials();
+  }
+  if (given < 3) {
+    return absl::InvalidArgumentError(
+        "the engine speaks mutual TLS: give --ca-file, --cert-file and --key-file (or "
+        "FLEETCTL_CA_FILE, FLEETCTL_CERT_FILE, FLEETCTL_KEY_FILE; make a certificate with "
+        "scripts/pki admin|viewer), or --insecure (FLEETCTL_INSECURE=1) for an engine started "
+        "with --insecure");
+  }
+  return tls::MakeChannelCredentials(
+      {.ca_file = options.ca_file, .cert_file = options.cert_file, .key_file = options.key_file});
 }
+
+// Whether a transport failure's text says the TLS handshake failed or the
+// engine dropped the connection during it (gRPC reports both as UNAVAILABLE,
+// like an engine that is down; an engine that refuses the client's
+// certificate closes the socket).
+bool IsHandshakeFailure(std::string_view message) {
+  for (std::string_view mark : {"andshake", "SSL", "certificate", "Socket closed"}) {
+    if (message.find(mark) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+// gRPC's own log lines (e.g. "Handshake failed with fatal error") would add to
+// fleetctl's one line per error: its errors reach the user through statuses.
+void DropGrpcLog(gpr_log_func_args* /*args*/) {}
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Client>> Client::Create(const ConnectionOptions& options) {
-  std::shared_ptr<grpc::ChannelCredentials> credentials;
-  if (options.ca_file.empty() && options.cert_file.empty() && options.key_file.empty()) {
-    credentials = grpc::InsecureChannelCredentials();
-  } else {
-    grpc::SslCredentialsOptions ssl;
-    if (!options.ca_file.empty()) {
-      auto ca = ReadFile("--ca-file", options.ca_file);
-      if (!ca.ok()) return ca.status();
-      ssl.pem_root_certs = *ca;
-    }
-    if (!options.cert_file.empty()) {
-      auto cert = ReadFile("--cert-file", options.cert_file);
-      if (!cert.ok()) return cert.status();
-      ssl.pem_cert_chain = *cert;
-    }
-    if (!options.key_file.empty()) {
-      auto key = ReadFile("--key-file", options.key_file);
-      if (!key.ok()) return key.status();
-      ssl.pem_private_key = *key;
-    }
-    credentials = grpc::SslCredentials(ssl);
-  }
-  auto channel = grpc::CreateChannel(options.endpoint, credentials);
+absl::StatusOr<std::unique_ptr<Client>> Client::Create(const ConnectionOptions& options,
+                                                       std::ostream& err) {
+  gpr_set_log_function(DropGrpcLog);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = Credentials(options, err);
+  if (!credentials.ok()) return credentials.status();
+  auto channel = grpc::CreateChannel(options.endpoint, *credentials);
   return std::unique_ptr<Client>(new Client(options, v1::Fleet::NewStub(channel)));
 }
 
@@ -55,6 +70,21 @@ absl::Status Client::ToStatus(const grpc::Status& status) const {
   auto code = static_cast<absl::StatusCode>(status.error_code());
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
+      if (!options_.insecure && IsHandshakeFailure(status.error_message())) {
+        return absl::UnavailableError(absl::StrCat(
+            "TLS handshake with the engine at ", options_.endpoint,
+            " failed: check that --ca-file is the CA that signed the engine's certificate, that the "
+            "engine's certificate has a SAN for ", options_.endpoint,
+            ", that the engine trusts the CA of --cert-file and that neither certificate has expired (",
+            status.error_message(), ")"));
+      }
+      if (options_.insecure && status.error_message().find("Socket closed") != std::string::npos) {
+        return absl::UnavailableError(absl::StrCat(
+            "the engine at ", options_.endpoint,
+            " closed the plaintext connection: an engine started without --insecure needs "
+            "--ca-file, --cert-file and --key-file (",
+            status.error_message(), ")"));
+      }
       return absl::UnavailableError(
           absl::StrCat("cannot reach the engine at ", options_.endpoint, ": ",
                        status.error_message()));

@@ -4,6 +4,7 @@
 // pages followed to the end, and gRPC errors turned into one readable line.
 
 #include <functional>
+#include <ostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,20 +18,33 @@ namespace fleet::ctl {
 struct ConnectionOptions {
   std::string endpoint = "127.0.0.1:7001";
   absl::Duration request_timeout = absl::Seconds(10);
-  std::string ca_file;    // with cert_file/key_file: TLS with a client certificate
+  // Mutual TLS (the default): the CA the engine's certificate must chain to,
+  // and fleetctl's own certificate and key (scripts/pki admin|viewer).
+  std::string ca_file;
   std::string cert_file;
   std::string key_file;
+  bool insecure = false;  // plaintext, no certificates (--insecure)
 };
 
 class Client {
  public:
-  // Builds the channel; INVALID_ARGUMENT when a TLS file cannot be read.
-  // Connecting happens on the first call.
-  static absl::StatusOr<std::unique_ptr<Client>> Create(const ConnectionOptions& options);
+  // Builds the channel: mutual TLS from the three files, or plaintext with
+  // insecure (and then prints one warning line on `err`). INVALID_ARGUMENT,
+  // one line saying what to give, when insecure is false and the files are
+  // not all given, when both are given, or when a file cannot be read or
+  // holds no PEM of its kind. Connecting happens on the first call.
+  static absl::StatusOr<std::unique_ptr<Client>> Create(const ConnectionOptions& options,
+                                                        std::ostream& err);
 
   // Each call returns the engine's answer, or its error with the engine's own
-  // message; an engine that cannot be reached is UNAVAILABLE with a message
-  // that names the endpoint.
+  // message (a call the client certificate's role may not make is the
+  // engine's PERMISSION_DENIED naming the role needed); an engine that cannot
+  // be reached is UNAVAILABLE with a message that names the endpoint, and a
+  // failed TLS handshake is UNAVAILABLE naming the endpoint and the likely
+  // causes (wrong CA, expired certificate, address not in the engine's SANs);
+  // with insecure, an engine that closes the socket (it speaks TLS) is
+  // UNAVAILABLE saying it needs the TLS flags. Create silences gRPC's own
+  // log lines for the process, so each error is the one line fleetctl prints.
   absl::StatusOr<v1::CreateUnitResponse> CreateUnit(const v1::CreateUnitRequest& request);
   absl::StatusOr<v1::Unit> GetUnit(const std::string& name);
   absl::StatusOr<std::vector<v1::Unit>> ListUnits(const std::string& name_glob,

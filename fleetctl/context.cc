@@ -5,7 +5,10 @@ namespace fleet::ctl {
 absl::StatusOr<Client*> Context::client() {
   if (client_ == nullptr) {
     auto made = factory_();
-    if (!made.ok()) return made.status();
+    if (!made.ok()) {
+      client_error_ = made.status();
+      return made.status();
+    }
     client_ = std::move(*made);
   }
   return client_.get();
@@ -13,7 +16,9 @@ absl::StatusOr<Client*> Context::client() {
 
 int Context::Fail(const absl::Status& status) {
   err_ << "Error: " << status.message() << "\n";
-  return kExitFailed;
+  bool usage = !client_error_.ok() && status == client_error_ &&
+               client_error_.code() == absl::StatusCode::kInvalidArgument;
+  return usage ? kExitUsage : kExitFailed;
 }
 
 void ListingFlags::Add(CLI::App& command, const std::string& default_fields) {

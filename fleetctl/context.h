@@ -29,7 +29,9 @@ struct GlobalFlags {
 
 class Context {
  public:
-  // Makes the client from `flags` when first asked.
+  // Makes the client from `flags` when first asked. An INVALID_ARGUMENT from
+  // it means the connection flags are wrong (e.g. neither TLS files nor
+  // --insecure): Fail returns kExitUsage for that error.
   using ClientFactory = std::function<absl::StatusOr<std::unique_ptr<Client>>()>;
 
   Context(std::ostream& out, std::ostream& err, bool out_is_terminal, ClientFactory factory)
@@ -42,7 +44,8 @@ class Context {
   std::ostream& err() { return err_; }
   bool out_is_terminal() const { return out_is_terminal_; }
 
-  // Prints "Error: <message>" on stderr and returns kExitFailed.
+  // Prints "Error: <message>" on stderr and returns kExitFailed, or
+  // kExitUsage when `status` is the factory's INVALID_ARGUMENT (see above).
   int Fail(const absl::Status& status);
 
  private:
@@ -51,6 +54,7 @@ class Context {
   bool out_is_terminal_;
   ClientFactory factory_;
   std::unique_ptr<Client> client_;
+  absl::Status client_error_;  // the factory's last error
 };
 
 // A command adds its subcommand (flags, positional arguments) to `app` and

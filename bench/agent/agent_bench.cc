@@ -117,7 +117,7 @@ AgentRun RunAgent(int n) {
   fleet::test::RunCommand(
       absl::StrCat("cp '", FLEET_BINARY_DIR, "/agent/fleet-agent' '", binary, "' && sync '", binary, "'"));
   auto pid = host->Spawn({binary, "--engine",
-                          engine.address(), "--systemd", "user", "--log-level", agent_log_level},
+                          engine.address(), "--systemd", "user", "--log-level", agent_log_level, "--insecure"},
                          host->dir() + "/agent.log");
   if (!pid.ok()) {
     std::cerr << pid.status() << "\n";

@@ -282,7 +282,10 @@ class EngineProcess {
     struct stat st {};
     fstat(log, &st);
     const off_t log_start = st.st_size;
-    std::vector<std::string> argv = {args.binary, "--listen", listen, "--agent-ttl", args.agent_ttl};
+    // Plaintext: the bench measures scheduling, not TLS, and hollow agents
+    // would otherwise each need an engine-role certificate.
+    std::vector<std::string> argv = {args.binary, "--listen", listen, "--agent-ttl", args.agent_ttl,
+                                     "--insecure"};
     if (args.etcd_endpoints.empty()) {
       argv.insert(argv.end(), {"--data-dir", args.data_dir});
     } else {

@@ -7,6 +7,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/log.h"
+#include "common/tls/identity.h"
 
 namespace fleet {
 
@@ -145,14 +147,57 @@ grpc::Status FleetService::ReadJournal(grpc::ServerContext* context, const v1::R
 // written one at a time. The reactor never calls the Engine while holding its
 // own mutex, so the lock order is always Engine -> stream. It deletes itself
 // in OnDone, after telling the Engine the session ended.
+//
+// The agent's identity (mutual TLS): when the connection carries a verified
+// client certificate, an agent certificate (fleet://agent/ID) may register only
+// machine ID; an engine certificate may register any machine (hollow agents,
+// tests). The AuthorizingProcessor already refused every other role. Without a
+// client identity the server runs --insecure (with TLS the processor refuses
+// unauthenticated calls before this handler), and nothing is checked.
+// Every UnitState of a report must be for the stream's machine (an empty
+// machine_id means "this machine"); a report with another machine's state is
+// refused as a whole, nothing of it is stored, and the stream ends with
+// PERMISSION_DENIED saying which machine it named.
 namespace {
+
+// OK when the caller of `context` may register `machine_id` (see above).
+absl::Status CheckAgentIdentity(const grpc::CallbackServerContext& context, const std::string& machine_id) {
+  absl::StatusOr<tls::Identity> identity = tls::CallerIdentity(context);
+  if (!identity.ok()) return absl::OkStatus();  // plaintext server (--insecure)
+  switch (identity->role) {
+    case tls::Role::kEngine:
+      return absl::OkStatus();
+    case tls::Role::kAgent:
+      if (identity->machine_id == machine_id) return absl::OkStatus();
+      return absl::PermissionDeniedError(absl::StrCat("the agent certificate is for machine ",
+                                                      identity->machine_id, ", not ", machine_id));
+    case tls::Role::kAdmin:
+    case tls::Role::kViewer:
+      break;
+  }
+  return absl::PermissionDeniedError(absl::StrCat(
+      "registering a machine needs an agent certificate for it; the client certificate has role ",
+      identity->Describe()));
+}
+
+// OK when every state of `report` is for `machine_id` (or names no machine).
+absl::Status CheckReportMachine(const v1::StateReport& report, const std::string& machine_id) {
+  for (const v1::UnitState& state : report.states()) {
+    if (!state.machine_id().empty() && state.machine_id() != machine_id) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("the report of machine ", machine_id, " has a state of unit ", state.name(),
+                       " for machine ", state.machine_id(), ": an agent reports only for its own machine"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::EngineMessage>,
                           public AgentChannel {
  public:
   AgentStream(Engine* engine, const Leadership* leadership, Relay* relay,
               grpc::CallbackServerContext* context)
-      : engine_(engine), relay_(relay) {
+      : engine_(engine), relay_(relay), context_(context) {
     if (!leadership->IsLeader()) {
       context->AddTrailingMetadata("fleet-leader", leadership->LeaderAddress());
       Close(absl::UnavailableError(NotLeaderMessage(*leadership)));
@@ -199,9 +244,15 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::E
           status = absl::InvalidArgumentError("Register was sent twice on one stream");
           break;
         }
+        status = CheckAgentIdentity(*context_, in_.register_().machine().id());
+        if (!status.ok()) {
+          LogWarning("agent stream from %s refused: %s", context_->peer(), status.message());
+          break;
+        }
         absl::StatusOr<int64_t> session = engine_->AgentRegistered(in_.register_(), this);
         if (session.ok()) {
           session_ = *session;
+          machine_id_ = in_.register_().machine().id();
         } else {
           status = session.status();
         }
@@ -212,8 +263,16 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::E
                                : engine_->AgentHeartbeat(session_);
         break;
       case v1::AgentMessage::kReport:
-        status = session_ == 0 ? absl::FailedPreconditionError("send Register before StateReport")
-                               : engine_->AgentReport(session_, in_.report());
+        if (session_ == 0) {
+          status = absl::FailedPreconditionError("send Register before StateReport");
+          break;
+        }
+        status = CheckReportMachine(in_.report(), machine_id_);
+        if (!status.ok()) {
+          LogWarning("agent stream from %s refused: %s", context_->peer(), status.message());
+          break;
+        }
+        status = engine_->AgentReport(session_, in_.report());
         break;
       case v1::AgentMessage::kStatusReply:
       case v1::AgentMessage::kJournalChunk:
@@ -272,8 +331,10 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::E
  private:
   Engine* const engine_;
   Relay* const relay_;
+  grpc::CallbackServerContext* const context_;  // gRPC's; outlives the reactor
   v1::AgentMessage in_;
   int64_t session_ = 0;  // touched by read reactions and OnDone only (never concurrent)
+  std::string machine_id_;  // of the Register; as session_
 
   absl::Mutex mu_;
   std::deque<v1::EngineMessage> queue_ ABSL_GUARDED_BY(mu_);  // front = being written

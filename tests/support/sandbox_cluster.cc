@@ -28,6 +28,7 @@ absl::StatusOr<std::unique_ptr<SandboxCluster>> SandboxCluster::Up(
                                      " --agent-ttl ", options.agent_ttl);
   for (const auto& m : options.metadata) absl::StrAppend(&command, " --metadata ", ShellQuote(m));
   if (options.docker) absl::StrAppend(&command, " --docker");
+  if (options.insecure) absl::StrAppend(&command, " --insecure");
   auto cluster = std::unique_ptr<SandboxCluster>(new SandboxCluster(dir));
   CommandOutput up = RunCommand(command);
   if (up.exit_code != 0) {
@@ -38,12 +39,31 @@ absl::StatusOr<std::unique_ptr<SandboxCluster>> SandboxCluster::Up(
 
 SandboxCluster::~SandboxCluster() { Sandbox("down"); }
 
-CommandOutput SandboxCluster::Fleetctl(const std::string& args) const {
+std::string SandboxCluster::EngineAddress() const {
   std::ifstream address_file(dir_ + "/engine/address");
   std::string address;
   std::getline(address_file, address);
-  return RunCommand(absl::StrCat(FLEET_BINARY_DIR, "/fleetctl/fleetctl --endpoint ", address,
-                                 " ", args));
+  return address;
+}
+
+std::string SandboxCluster::AgentTlsFlags(const std::string& machine_id) const {
+  if (std::filesystem::exists(dir_ + "/insecure")) return "--insecure";
+  std::string base = absl::StrCat(pki_dir(), "/agent-", machine_id);
+  return absl::StrCat("--ca-file ", ShellQuote(pki_dir() + "/ca.pem"), " --cert-file ",
+                      ShellQuote(base + ".pem"), " --key-file ", ShellQuote(base + "-key.pem"));
+}
+
+std::string SandboxCluster::FleetctlFlags(const std::string& certificate) const {
+  std::string address = EngineAddress();
+  if (std::filesystem::exists(dir_ + "/insecure")) return absl::StrCat("--endpoint ", address, " --insecure");
+  std::string base = absl::StrCat(pki_dir(), "/", certificate);
+  return absl::StrCat("--endpoint ", address, " --ca-file ", ShellQuote(pki_dir() + "/ca.pem"),
+                      " --cert-file ", ShellQuote(base + ".pem"), " --key-file ",
+                      ShellQuote(base + "-key.pem"));
+}
+
+CommandOutput SandboxCluster::Fleetctl(const std::string& args) const {
+  return RunCommand(absl::StrCat(FLEET_BINARY_DIR, "/fleetctl/fleetctl ", FleetctlFlags(), " ", args));
 }
 
 CommandOutput SandboxCluster::Sandbox(const std::string& args) const {

@@ -4,6 +4,10 @@
 // engine and N sandbox hosts in a fresh directory, runs fleetctl and commands
 // inside hosts, and takes everything down in its destructor, so a failing
 // test cleans up too. Needs root. Not thread-safe.
+// Mutual TLS like scripts/sandbox: the cluster's CA and certificates are in
+// pki_dir() (made once per cluster by scripts/pki); fleetctl runs with the
+// admin certificate. SandboxClusterOptions::insecure runs everything in
+// plaintext instead.
 
 #include <functional>
 #include <memory>
@@ -21,6 +25,7 @@ struct SandboxClusterOptions {
   std::vector<std::string> metadata;  // "HOST:key=value,..." per --metadata
   std::string agent_ttl = "4s";
   bool docker = false;
+  bool insecure = false;  // scripts/sandbox up --insecure: plaintext, no certificates
 };
 
 // Options with `hosts` hosts and the defaults otherwise (GCC 12 warns on
@@ -40,8 +45,20 @@ class SandboxCluster {
   SandboxCluster(const SandboxCluster&) = delete;
   SandboxCluster& operator=(const SandboxCluster&) = delete;
 
-  // Runs `fleetctl ARGS` (a shell-quoted string) against this cluster.
+  // Runs `fleetctl ARGS` (a shell-quoted string) against this cluster, with
+  // the admin certificate (or --insecure).
   CommandOutput Fleetctl(const std::string& args) const;
+  // fleetctl's global flags for this cluster: "--endpoint ADDRESS" and the TLS
+  // flags of the certificate pki_dir()/NAME.pem (scripts/pki admin|viewer
+  // made it; "admin" exists), or --insecure for an insecure cluster.
+  std::string FleetctlFlags(const std::string& certificate = "admin") const;
+  // fleet-agent's TLS flags with the certificate of `machine_id` (scripts/sandbox
+  // made one for every host's machine id), or --insecure for an insecure cluster.
+  std::string AgentTlsFlags(const std::string& machine_id) const;
+  // The engine's HOST:PORT.
+  std::string EngineAddress() const;
+  // Where scripts/sandbox keeps the CA and the certificates (DIR/pki).
+  std::string pki_dir() const { return dir_ + "/pki"; }
   // Runs `scripts/sandbox ARGS --dir DIR`.
   CommandOutput Sandbox(const std::string& args) const;
   // Runs a shell command inside host `host` (1..N).

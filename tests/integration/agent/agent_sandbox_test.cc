@@ -55,7 +55,7 @@ class AgentSandboxTest : public ::testing::Test {
   void StartAgent() {
     auto pid = host_->Spawn({absl::StrCat(FLEET_BINARY_DIR, "/agent/fleet-agent"), "--engine",
                              engine_.address(), "--systemd", "user", "--log-level", "debug",
-                             "--resync-interval", "30", "--metadata", "role=test"},
+                             "--resync-interval", "30", "--metadata", "role=test", "--insecure"},
                             absl::StrCat(dir_, "/agent.log"));
     ASSERT_TRUE(pid.ok()) << pid.status();
     agent_pid_ = *pid;

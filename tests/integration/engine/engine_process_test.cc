@@ -31,6 +31,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kEngine[] = FLEET_BINARY_DIR "/engine/fleet-engine";
 constexpr char kPlain[] = "[Service]\nExecStart=/bin/sleep 1000\n";
@@ -113,9 +114,11 @@ class EngineProcessTest : public testing::Test {
     processes_.push_back(std::move(process));
     return processes_.back().get();
   }
-  // Starts fleet-engine on 127.0.0.1:0 with the test's data dir and waits until it listens.
-  EngineProcess* StartEngine(std::vector<std::string> extra = {}) {
+  // Starts fleet-engine on 127.0.0.1:0 with the test's data dir (plaintext
+  // unless `insecure` is false) and waits until it listens.
+  EngineProcess* StartEngine(std::vector<std::string> extra = {}, bool insecure = true) {
     std::vector<std::string> args = {"--listen", "127.0.0.1:0", "--data-dir", (dir_ / "data").string()};
+    if (insecure) args.push_back("--insecure");
     args.insert(args.end(), extra.begin(), extra.end());
     EngineProcess* process = Spawn(args);
     EXPECT_NE(process, nullptr);
@@ -157,19 +160,60 @@ TEST_F(EngineProcessTest, BadFlagValueIsAUsageError) {
   EXPECT_THAT(process->output, HasSubstr("--agent-ttl: \"forever\" is not a duration"));
 }
 
-TEST_F(EngineProcessTest, TlsSaysItIsNotImplementedYet) {
-  EngineProcess* tls = Spawn({"--ca-file", "/nonexistent/ca.pem", "--data-dir", (dir_ / "data").string()});
-  ASSERT_NE(tls, nullptr);
-  EXPECT_EQ(tls->Wait(), 1);
-  EXPECT_THAT(tls->output, HasSubstr("TLS"));
-  EXPECT_THAT(tls->output, HasSubstr("not implemented yet"));
+TEST_F(EngineProcessTest, RefusesToStartWithoutTlsFilesOrInsecure) {
+  EngineProcess* process = Spawn({"--listen", "127.0.0.1:0", "--data-dir", (dir_ / "data").string()});
+  ASSERT_NE(process, nullptr);
+  EXPECT_EQ(process->Wait(), 2);
+  EXPECT_EQ(std::count(process->output.begin(), process->output.end(), '\n'), 1) << process->output;
+  EXPECT_THAT(process->output, HasSubstr("--ca-file, --cert-file and --key-file"));
+  EXPECT_THAT(process->output, HasSubstr("scripts/pki"));
+  EXPECT_THAT(process->output, HasSubstr("--insecure"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "data")) << "nothing was opened";
+}
+
+TEST_F(EngineProcessTest, InsecureAndTlsFilesExcludeEachOther) {
+  EngineProcess* process = Spawn({"--insecure", "--ca-file", "/x/ca.pem", "--cert-file", "/x/e.pem",
+                                  "--key-file", "/x/e-key.pem", "--data-dir", (dir_ / "data").string()});
+  ASSERT_NE(process, nullptr);
+  EXPECT_EQ(process->Wait(), 2);
+  EXPECT_THAT(process->output, HasSubstr("exclude each other"));
+}
+
+TEST_F(EngineProcessTest, StartsWithCertificatesFromScriptsPki) {
+  std::string pki = (dir_ / "pki").string();
+  ASSERT_EQ(system(("'" FLEET_SOURCE_DIR "/scripts/pki' init '" + pki + "' >/dev/null && '" FLEET_SOURCE_DIR
+                    "/scripts/pki' engine '" + pki + "' engine --san IP:127.0.0.1 >/dev/null")
+                       .c_str()),
+            0);
+  EngineProcess* process = StartEngine(
+      {"--ca-file", pki + "/ca.pem", "--cert-file", pki + "/engine.pem", "--key-file", pki + "/engine-key.pem"},
+      /*insecure=*/false);
+  ASSERT_NE(process, nullptr);
+  EXPECT_THAT(process->output, HasSubstr("mutual TLS"));
+  EXPECT_THAT(process->output, Not(HasSubstr("PLAINTEXT")));
+  // A plaintext client gets nowhere.
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::ListUnitsRequest request;
+  v1::ListUnitsResponse response;
+  EXPECT_EQ(Client(*process)->ListUnits(&context, request, &response).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  kill(process->pid, SIGTERM);
+  EXPECT_EQ(process->Wait(), 0);
+}
+
+TEST_F(EngineProcessTest, InsecureWarnsAtStart) {
+  EngineProcess* process = StartEngine();
+  ASSERT_NE(process, nullptr);
+  EXPECT_THAT(process->output, HasSubstr("<4>fleet-engine: --insecure: the API is PLAINTEXT and unauthenticated"));
+  EXPECT_THAT(process->output, HasSubstr("PLAINTEXT (insecure)"));
 }
 
 TEST_F(EngineProcessTest, PortInUseIsAStartupError) {
   EngineProcess* first = StartEngine();
   ASSERT_NE(first, nullptr);
   std::string address = "127.0.0.1:" + std::to_string(first->port);
-  EngineProcess* second = Spawn({"--listen", address, "--data-dir", (dir_ / "other").string()});
+  EngineProcess* second = Spawn({"--listen", address, "--insecure", "--data-dir", (dir_ / "other").string()});
   ASSERT_NE(second, nullptr);
   EXPECT_EQ(second->Wait(), 1);
   EXPECT_THAT(second->output, HasSubstr("<3>cannot listen on " + address));

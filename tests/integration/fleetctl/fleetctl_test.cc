@@ -82,13 +82,11 @@ class FleetctlTest : public ::testing::Test {
     return path;
   }
 
-  // Runs `env fleetctl --endpoint ENGINE args` (args shell-quoted by the caller).
+  // Runs `env fleetctl --endpoint ENGINE TLS-FLAGS args` (args shell-quoted by
+  // the caller) with the admin certificate.
   CommandOutput Fleetctl(const std::string& args, const std::string& env = "") {
-    std::ifstream address_file(cluster().dir() + "/engine/address");
-    std::string address;
-    std::getline(address_file, address);
-    return RunCommand(absl::StrCat(env, " timeout ", kCommandTimeoutSeconds, " ", kFleetctl,
-                                   " --endpoint ", address, " ", args, " 2>&1"));
+    return RunCommand(absl::StrCat(env, " timeout ", kCommandTimeoutSeconds, " ", kFleetctl, " ",
+                                   cluster().FleetctlFlags(), " ", args, " 2>&1"));
   }
 
   // `systemctl --user is-active UNIT` on host `host`.
@@ -420,10 +418,13 @@ TEST(FleetctlNoEngineTest, UnreachableEndpointIsOneLine) {
   for (const std::string verb : {"list-units", "start x.service", "ssh abc"}) {
     CommandOutput out = RunCommand(absl::StrCat(
         "timeout ", kCommandTimeoutSeconds, " ", kFleetctl,
-        " --endpoint 127.0.0.1:1 --request-timeout 3s ", verb, " 2>&1"));
+        " --endpoint 127.0.0.1:1 --insecure --request-timeout 3s ", verb, " 2>&1"));
     EXPECT_EQ(out.exit_code, 1) << verb << ": " << out.text;
-    EXPECT_THAT(out.text, HasSubstr("127.0.0.1:1")) << verb;
-    EXPECT_EQ(std::count(out.text.begin(), out.text.end(), '\n'), 1) << verb << ": " << out.text;
+    // --insecure's warning line, then the error in one line.
+    std::vector<std::string> lines = absl::StrSplit(out.text, '\n', absl::SkipEmpty());
+    ASSERT_EQ(lines.size(), 2u) << verb << ": " << out.text;
+    EXPECT_THAT(lines[0], HasSubstr("PLAINTEXT")) << verb;
+    EXPECT_THAT(lines[1], HasSubstr("cannot reach the engine at 127.0.0.1:1")) << verb;
   }
 }
 

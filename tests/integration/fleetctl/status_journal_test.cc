@@ -66,11 +66,8 @@ class BackgroundFleetctl {
       : log_(std::move(log)) {
     // A file left by an earlier run must not be read as this one's output.
     std::remove(log_.c_str());
-    std::ifstream address_file(c.dir() + "/engine/address");
-    std::string address;
-    std::getline(address_file, address);
-    std::string command = absl::StrCat("exec ", FLEET_BINARY_DIR, "/fleetctl/fleetctl --endpoint ",
-                                       address, " ", args, " >", ShellQuote(log_), " 2>&1");
+    std::string command = absl::StrCat("exec ", FLEET_BINARY_DIR, "/fleetctl/fleetctl ", c.FleetctlFlags(),
+                                       " ", args, " >", ShellQuote(log_), " 2>&1");
     pid_ = fork();
     if (pid_ == 0) {
       execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));

@@ -85,6 +85,38 @@ TEST(MergeYamlConfigTest, RefusesUnknownKeysAndBadValuesNamingThem) {
   EXPECT_TRUE(MergeYamlConfig("", {}, &config).ok());
 }
 
+TEST(MergeYamlConfigTest, ReadsTheTlsKeys) {
+  AgentConfig config;
+  ASSERT_TRUE(MergeYamlConfig("ca-file: /c.pem\ncert-file: /a.pem\nkey-file: /k.pem\ninsecure: false\n", {},
+                              &config)
+                  .ok());
+  EXPECT_EQ(config.ca_file, "/c.pem");
+  EXPECT_EQ(config.cert_file, "/a.pem");
+  EXPECT_EQ(config.key_file, "/k.pem");
+  EXPECT_FALSE(config.insecure);
+  ASSERT_TRUE(MergeYamlConfig("insecure: true\n", {}, &config).ok());
+  EXPECT_TRUE(config.insecure);
+}
+
+TEST(ValidateTlsTest, TlsUnlessInsecureAndNeverBoth) {
+  AgentConfig config;
+  absl::Status none = ValidateTls(config);
+  EXPECT_EQ(none.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(none.message(), HasSubstr("--ca-file, --cert-file and --key-file"));
+  EXPECT_THAT(none.message(), HasSubstr("scripts/pki agent"));
+  EXPECT_THAT(none.message(), HasSubstr("--insecure"));
+  config.cert_file = "/a.pem";
+  EXPECT_THAT(ValidateTls(config).message(), HasSubstr("all three"));
+  config.ca_file = "/c.pem";
+  config.key_file = "/k.pem";
+  EXPECT_TRUE(ValidateTls(config).ok());
+  config.insecure = true;
+  EXPECT_THAT(ValidateTls(config).message(), HasSubstr("exclude each other"));
+  AgentConfig plain;
+  plain.insecure = true;
+  EXPECT_TRUE(ValidateTls(plain).ok());
+}
+
 TEST(ResolveMachineIdTest, FlagThenFile) {
   EXPECT_EQ(*ResolveMachineId("abc", "/nonexistent"), "abc");
   EXPECT_EQ(ResolveMachineId("", "/nonexistent/machine-id").status().code(),

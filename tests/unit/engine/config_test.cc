@@ -139,6 +139,35 @@ TEST(EngineConfigTest, ValidateConfigChecksSettingsThatGoTogether) {
   EXPECT_TRUE(ValidateConfig(config).ok());
 }
 
+TEST(EngineConfigTest, TlsIsTheDefaultAndInsecureMustBeAskedFor) {
+  EngineConfig config;
+  absl::Status none = ValidateTls(config);
+  EXPECT_EQ(none.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(none.message(), HasSubstr("--ca-file, --cert-file and --key-file"));
+  EXPECT_THAT(none.message(), HasSubstr("scripts/pki"));
+  EXPECT_THAT(none.message(), HasSubstr("--insecure"));
+  config.ca_file = "/etc/fleet/ca.pem";
+  EXPECT_THAT(ValidateTls(config).message(), HasSubstr("all three"));
+  config.cert_file = "/etc/fleet/engine.pem";
+  config.key_file = "/etc/fleet/engine-key.pem";
+  EXPECT_TRUE(ValidateTls(config).ok());
+  config.insecure = true;
+  EXPECT_THAT(ValidateTls(config).message(), HasSubstr("exclude each other"));
+  EngineConfig plain;
+  plain.insecure = true;
+  EXPECT_TRUE(ValidateTls(plain).ok());
+}
+
+TEST(EngineConfigTest, InsecureKeyIsABoolean) {
+  EngineConfig config;
+  ASSERT_TRUE(ApplyConfigYaml("e.yaml", "insecure: true\n", config).ok());
+  EXPECT_TRUE(config.insecure);
+  ASSERT_TRUE(ApplyConfigYaml("e.yaml", "insecure: false\n", config).ok());
+  EXPECT_FALSE(config.insecure);
+  absl::Status bad = ApplyConfigYaml("e.yaml", "insecure: maybe\n", config);
+  EXPECT_THAT(bad.message(), HasSubstr("key insecure: must be true or false"));
+}
+
 TEST(EngineConfigTest, NotAMappingIsRefused) {
   EngineConfig config;
   absl::Status status = ApplyConfigYaml("x.yaml", "- listen\n- data_dir\n", config);

@@ -109,9 +109,40 @@ TEST(FleetctlTest, VerifyPrintsEveryErrorWithFileAndLine) {
 
 TEST(FleetctlTest, UnreachableEngineIsOneClearLine) {
   // Port 1 on loopback: nothing listens there.
-  Result r = RunCtl({"--endpoint", "127.0.0.1:1", "--request-timeout", "2s", "list-machines"});
+  Result r = RunCtl({"--endpoint", "127.0.0.1:1", "--insecure", "--request-timeout", "2s", "list-machines"});
   EXPECT_EQ(r.code, 1);
-  EXPECT_EQ(r.err.rfind("Error: cannot reach the engine at 127.0.0.1:1", 0), 0u) << r.err;
+  // --insecure's one warning line, then the error in one line.
+  EXPECT_EQ(r.err.rfind("Warning: --insecure: talking to the engine at 127.0.0.1:1 in PLAINTEXT", 0), 0u)
+      << r.err;
+  EXPECT_NE(r.err.find("\nError: cannot reach the engine at 127.0.0.1:1"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 2) << r.err;
+}
+
+TEST(FleetctlTest, NeitherCertificatesNorInsecureIsAUsageErrorSayingWhatToGive) {
+  Result r = RunCtl({"--endpoint", "127.0.0.1:1", "list-machines"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find("give --ca-file, --cert-file and --key-file"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("scripts/pki"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--insecure"), std::string::npos) << r.err;
+  // Half the files is the same usage error.
+  r = RunCtl({"--endpoint", "127.0.0.1:1", "--ca-file", "/x/ca.pem", "list-units"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("give --ca-file, --cert-file and --key-file"), std::string::npos) << r.err;
+}
+
+TEST(FleetctlTest, InsecureAndCertificatesExcludeEachOther) {
+  Result r = RunCtl({"--insecure", "--ca-file", "/x/ca.pem", "--cert-file", "/x/a.pem", "--key-file",
+                     "/x/a-key.pem", "list-units"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("exclude each other"), std::string::npos) << r.err;
+}
+
+TEST(FleetctlTest, UnreadableCertificateFileIsAUsageErrorNamingIt) {
+  Result r = RunCtl({"--ca-file", "/nonexistent/ca.pem", "--cert-file", "/nonexistent/a.pem", "--key-file",
+                     "/nonexistent/a-key.pem", "list-units"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("/nonexistent/ca.pem"), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 

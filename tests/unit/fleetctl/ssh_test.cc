@@ -211,7 +211,7 @@ struct Result {
 // endpoint is a closed port, so reaching the engine would fail differently).
 Result RunSsh(std::vector<std::string> args) {
   args.insert(args.begin(),
-              {"fleetctl", "--endpoint", "127.0.0.1:1", "--request-timeout", "2s", "ssh"});
+              {"fleetctl", "--endpoint", "127.0.0.1:1", "--insecure", "--request-timeout", "2s", "ssh"});
   std::ostringstream out, err;
   int code = RunFleetctl(args, out, err, /*out_is_terminal=*/false);
   return {code, err.str()};
@@ -243,8 +243,10 @@ TEST(SshCommandTest, PortOutOfRange) {
 TEST(SshCommandTest, UnreachableEngineIsOneLine) {
   Result r = RunSsh({"abc"});
   EXPECT_EQ(r.code, 1);
-  EXPECT_EQ(r.err.rfind("Error: cannot reach the engine at 127.0.0.1:1", 0), 0u) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // --insecure's warning line, then the error in one line.
+  EXPECT_EQ(r.err.rfind("Warning: --insecure", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("\nError: cannot reach the engine at 127.0.0.1:1"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 2) << r.err;
 }
 
 }  // namespace

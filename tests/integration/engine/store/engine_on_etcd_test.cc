@@ -98,7 +98,7 @@ class EngineOnEtcdTest : public ::testing::Test {
   // fleet-engine on 127.0.0.1:0 with the etcd store; waits until it listens.
   EngineProcess* StartEngine(const test::EtcdCluster& etcd) {
     EngineProcess* process =
-        Spawn({"--listen", "127.0.0.1:0", "--store", "etcd", "--etcd-endpoints",
+        Spawn({"--listen", "127.0.0.1:0", "--insecure", "--store", "etcd", "--etcd-endpoints",
                absl::StrJoin(etcd.endpoints(), ",")});
     EXPECT_NE(process, nullptr);
     if (process == nullptr) return nullptr;
@@ -169,7 +169,8 @@ TEST_F(EngineOnEtcdTest, UnreachableEtcdIsAStartupErrorNamingIt) {
   ASSERT_TRUE(etcd.ok()) << etcd.status();
   (*etcd)->Kill(0);
   EngineProcess* process =
-      Spawn({"--listen", "127.0.0.1:0", "--store", "etcd", "--etcd-endpoints", (*etcd)->endpoint(0)});
+      Spawn({"--listen", "127.0.0.1:0", "--insecure", "--store", "etcd", "--etcd-endpoints",
+             (*etcd)->endpoint(0)});
   ASSERT_NE(process, nullptr);
   EXPECT_EQ(process->Wait(), 1);
   EXPECT_THAT(process->output, HasSubstr("etcd at " + (*etcd)->endpoint(0) + " unavailable"));
