@@ -103,6 +103,15 @@ int main(int argc, char** argv) {
   }
   if (config.engines.empty()) return Fail(absl::InvalidArgumentError("--engine is required"));
   if (absl::Status s = fleet::agent::ValidateTls(config); !s.ok()) return Usage(s);
+  // Signals are taken by a thread with sigwait, so the loop shuts down cleanly.
+  // Blocked before any thread starts: making gRPC credentials starts gRPC's
+  // threads, and a thread without the mask would die of SIGTERM.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
   std::shared_ptr<grpc::ChannelCredentials> credentials;  // nullptr = plaintext
   if (!config.insecure) {
     auto tls = fleet::tls::MakeChannelCredentials(
@@ -117,13 +126,6 @@ int main(int argc, char** argv) {
     if (!dir.ok()) return Fail(dir.status());
     config.unit_dir = *dir;
   }
-
-  // Signals are taken by a thread with sigwait, so the loop shuts down cleanly.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto manager = fleet::agent::SdBusManager::Create(config.systemd, config.unit_dir);
   if (!manager.ok()) return Fail(manager.status());

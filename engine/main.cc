@@ -156,6 +156,15 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const EngineConfig& config, con
 }
 
 int Run(const EngineConfig& config) {
+  // Block the shutdown signals before any thread starts (making gRPC
+  // credentials already starts gRPC's threads), so every thread
+  // inherits the mask and only sigwait below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
   // The API's credentials: mutual TLS with authorization by role, or
   // plaintext when the operator asked for it (ValidateTls allowed only these).
   std::shared_ptr<grpc::ServerCredentials> credentials;
@@ -175,14 +184,6 @@ int Run(const EngineConfig& config) {
     credentials = *tls;
     transport = absl::StrCat("mutual TLS (CA ", config.ca_file, ", certificate ", config.cert_file, ")");
   }
-
-  // Block the shutdown signals before any thread starts, so every thread
-  // inherits the mask and only sigwait below receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   RealClock clock;
   std::string store_description;
