@@ -25,6 +25,7 @@
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/support/engine_process.h"
 
 namespace fleet {
 namespace {
@@ -37,43 +38,7 @@ constexpr char kEngine[] = FLEET_BINARY_DIR "/engine/fleet-engine";
 constexpr char kPlain[] = "[Service]\nExecStart=/bin/sleep 1000\n";
 
 // A running fleet-engine with its stderr on a pipe.
-struct EngineProcess {
-  pid_t pid = -1;
-  int stderr_fd = -1;
-  std::string output;  // stderr read so far
-  int port = 0;
-
-  // Reads stderr until `needle` appears, the process closes stderr, or 30 s pass.
-  bool ReadUntil(const std::string& needle) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (output.find(needle) == std::string::npos) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return false;
-      pollfd fd{stderr_fd, POLLIN, 0};
-      if (poll(&fd, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buffer[4096];
-      ssize_t n = read(stderr_fd, buffer, sizeof buffer);
-      if (n <= 0) return output.find(needle) != std::string::npos;
-      output.append(buffer, static_cast<size_t>(n));
-    }
-    return true;
-  }
-  // Waits for the exit (30 s at most, polling the real process) and returns its exit code, -1 if none.
-  int Wait() {
-    ReadUntil("\x01never\x01");  // drain stderr until the process closes it
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    int status = 0;
-    while (std::chrono::steady_clock::now() < deadline) {
-      pid_t r = waitpid(pid, &status, WNOHANG);
-      if (r == pid) {
-        pid = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      usleep(10000);
-    }
-    return -1;
-  }
-};
+using test::EngineProcess;
 
 class EngineProcessTest : public testing::Test {
  protected:
@@ -83,37 +48,12 @@ class EngineProcessTest : public testing::Test {
     dir_ = pattern;
   }
   void TearDown() override {
-    for (auto& process : processes_) {
-      if (process->pid > 0) {
-        kill(process->pid, SIGKILL);
-        waitpid(process->pid, nullptr, 0);
-      }
-      if (process->stderr_fd >= 0) close(process->stderr_fd);
-    }
+    engines_.reset();  // killed before their data dir goes
     std::filesystem::remove_all(dir_);
   }
 
   // Starts fleet-engine with `args`; does not wait for it to listen.
-  EngineProcess* Spawn(const std::vector<std::string>& args) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) return nullptr;
-    std::vector<char*> argv;  // built before fork: the child only calls async-signal-safe functions
-    argv.push_back(const_cast<char*>(kEngine));
-    for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-    argv.push_back(nullptr);
-    pid_t pid = fork();
-    if (pid == 0) {
-      dup2(fds[1], STDERR_FILENO);
-      execv(kEngine, argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    auto process = std::make_unique<EngineProcess>();
-    process->pid = pid;
-    process->stderr_fd = fds[0];
-    processes_.push_back(std::move(process));
-    return processes_.back().get();
-  }
+  EngineProcess* Spawn(const std::vector<std::string>& args) { return engines_->Spawn(args); }
   // Starts fleet-engine on 127.0.0.1:0 with the test's data dir (plaintext
   // unless `insecure` is false) and waits until it listens.
   EngineProcess* StartEngine(std::vector<std::string> extra = {}, bool insecure = true) {
@@ -123,13 +63,7 @@ class EngineProcessTest : public testing::Test {
     EngineProcess* process = Spawn(args);
     EXPECT_NE(process, nullptr);
     if (process == nullptr) return nullptr;
-    EXPECT_TRUE(process->ReadUntil("is the leader)\n")) << process->output;
-    size_t at = process->output.find("(port ");
-    if (at != std::string::npos) {
-      size_t end = process->output.find(')', at);
-      EXPECT_TRUE(absl::SimpleAtoi(process->output.substr(at + 6, end - at - 6), &process->port));
-    }
-    EXPECT_GT(process->port, 0) << process->output;
+    EXPECT_TRUE(process->WaitListening()) << process->output;
     return process;
   }
 
@@ -139,7 +73,7 @@ class EngineProcessTest : public testing::Test {
   }
 
   std::filesystem::path dir_;
-  std::vector<std::unique_ptr<EngineProcess>> processes_;
+  std::unique_ptr<test::EngineProcesses> engines_ = std::make_unique<test::EngineProcesses>();
 };
 
 TEST_F(EngineProcessTest, ConfigErrorNamesFileKeyAndProblem) {
@@ -227,7 +161,7 @@ TEST_F(EngineProcessTest, FlagsWinOverTheConfigFile) {
   EXPECT_THAT(process->output, HasSubstr("agent_ttl 45s")) << "the file's value is used";
   EXPECT_THAT(process->output, HasSubstr("listening on 127.0.0.1:0")) << "the flag wins";
   kill(process->pid, SIGTERM);
-  EXPECT_EQ(process->Wait(), 0);
+  EXPECT_EQ(process->Wait(), 0) << process->output;
 }
 
 TEST_F(EngineProcessTest, SigtermShutsDownCleanly) {

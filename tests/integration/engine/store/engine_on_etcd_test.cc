@@ -20,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/support/engine_process.h"
 #include "tests/support/etcd_cluster.h"
 
 namespace fleet {
@@ -30,70 +31,11 @@ using ::testing::HasSubstr;
 constexpr char kEngine[] = FLEET_BINARY_DIR "/engine/fleet-engine";
 constexpr char kPlain[] = "[Service]\nExecStart=/bin/sleep 1000\n";
 
-struct EngineProcess {
-  pid_t pid = -1;
-  int stderr_fd = -1;
-  std::string output;
-  int port = 0;
-
-  // Reads stderr until `needle` appears, stderr closes, or 30 s pass.
-  bool ReadUntil(const std::string& needle) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (output.find(needle) == std::string::npos) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return false;
-      pollfd fd{stderr_fd, POLLIN, 0};
-      if (poll(&fd, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buffer[4096];
-      ssize_t n = read(stderr_fd, buffer, sizeof buffer);
-      if (n <= 0) return output.find(needle) != std::string::npos;
-      output.append(buffer, static_cast<size_t>(n));
-    }
-    return true;
-  }
-  // Reads stderr to its end, then reaps the process; its exit code, -1 if none.
-  int Wait() {
-    ReadUntil("\x01never\x01");
-    int status = 0;
-    if (waitpid(pid, &status, 0) != pid) return -1;
-    pid = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-};
+using test::EngineProcess;
 
 class EngineOnEtcdTest : public ::testing::Test {
  protected:
-  void TearDown() override {
-    for (auto& process : processes_) {
-      if (process->pid > 0) {
-        kill(process->pid, SIGKILL);
-        waitpid(process->pid, nullptr, 0);
-      }
-      if (process->stderr_fd >= 0) close(process->stderr_fd);
-    }
-  }
-
-  EngineProcess* Spawn(const std::vector<std::string>& args) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) return nullptr;
-    std::vector<char*> argv;  // built before fork: the child only calls async-signal-safe functions
-    argv.push_back(const_cast<char*>(kEngine));
-    for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-    argv.push_back(nullptr);
-    pid_t pid = fork();
-    if (pid == 0) {
-      dup2(fds[1], STDERR_FILENO);
-      execv(kEngine, argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    auto process = std::make_unique<EngineProcess>();
-    process->pid = pid;
-    process->stderr_fd = fds[0];
-    processes_.push_back(std::move(process));
-    return processes_.back().get();
-  }
+  EngineProcess* Spawn(const std::vector<std::string>& args) { return engines_.Spawn(args); }
 
   // fleet-engine on 127.0.0.1:0 with the etcd store; waits until it listens.
   EngineProcess* StartEngine(const test::EtcdCluster& etcd) {
@@ -102,13 +44,7 @@ class EngineOnEtcdTest : public ::testing::Test {
                absl::StrJoin(etcd.endpoints(), ",")});
     EXPECT_NE(process, nullptr);
     if (process == nullptr) return nullptr;
-    EXPECT_TRUE(process->ReadUntil("is the leader)\n")) << process->output;
-    size_t at = process->output.find("(port ");
-    if (at != std::string::npos) {
-      size_t end = process->output.find(')', at);
-      EXPECT_TRUE(absl::SimpleAtoi(process->output.substr(at + 6, end - at - 6), &process->port));
-    }
-    EXPECT_GT(process->port, 0) << process->output;
+    EXPECT_TRUE(process->WaitListening()) << process->output;
     return process;
   }
 
@@ -117,7 +53,7 @@ class EngineOnEtcdTest : public ::testing::Test {
                                                   grpc::InsecureChannelCredentials()));
   }
 
-  std::vector<std::unique_ptr<EngineProcess>> processes_;
+  test::EngineProcesses engines_;
 };
 
 TEST_F(EngineOnEtcdTest, UnitsSurviveAnEngineRestartBecauseTheyAreInEtcd) {
