@@ -16,6 +16,7 @@
 #include <sstream>
 #include <utility>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent/systemd/unit_name.h"
@@ -88,36 +89,49 @@ absl::Status BusStatus(int r, const sd_bus_error* error, absl::string_view what)
 
 std::string ErrnoText(int err) { return std::strerror(err); }
 
-// Reads a dictionary a{sv} of unit or service properties into `s`; skips
-// properties the agent does not report. Returns a negative errno on a
-// malformed message.
-int ReadProperties(sd_bus_message* m, UnitStatus* s) {
+// Walks a dictionary a{sv} of unit or service properties: for each entry,
+// `read(key)` reads its variant and returns > 0, or returns 0 to have it
+// skipped. Returns a negative errno on a malformed message or from `read`.
+int ForEachProperty(sd_bus_message* m, absl::FunctionRef<int(absl::string_view key)> read) {
   int r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
   if (r < 0) return r;
   while ((r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv")) > 0) {
     const char* key = nullptr;
     if ((r = sd_bus_message_read(m, "s", &key)) < 0) return r;
-    absl::string_view k(key);
-    const char* str = nullptr;
-    if (k == "LoadState" || k == "ActiveState" || k == "SubState") {
-      if ((r = sd_bus_message_read(m, "v", "s", &str)) < 0) return r;
-      (k == "LoadState" ? s->load_state : k == "ActiveState" ? s->active_state : s->sub_state) = str;
-    } else if (k == "MainPID") {
-      if ((r = sd_bus_message_read(m, "v", "u", &s->main_pid)) < 0) return r;
-    } else if (k == "ExecMainStatus") {
-      if ((r = sd_bus_message_read(m, "v", "i", &s->exit_status)) < 0) return r;
-    } else if (k == "StateChangeTimestamp") {
-      uint64_t usec = 0;
-      if ((r = sd_bus_message_read(m, "v", "t", &usec)) < 0) return r;
-      s->since = usec == 0 ? absl::InfinitePast()
-                           : absl::FromUnixMicros(static_cast<int64_t>(usec));
-    } else {
-      if ((r = sd_bus_message_skip(m, "v")) < 0) return r;
-    }
+    if ((r = read(key)) < 0) return r;
+    if (r == 0 && (r = sd_bus_message_skip(m, "v")) < 0) return r;
     if ((r = sd_bus_message_exit_container(m)) < 0) return r;
   }
   if (r < 0) return r;
   return sd_bus_message_exit_container(m);
+}
+
+// Reads the variant of property `k` into `s` when it is one the agent
+// reports (> 0); 0 for any other property; a negative errno on error.
+int ReadStatusProperty(sd_bus_message* m, absl::string_view k, UnitStatus* s) {
+  int r = 0;
+  const char* str = nullptr;
+  if (k == "LoadState" || k == "ActiveState" || k == "SubState") {
+    if ((r = sd_bus_message_read(m, "v", "s", &str)) < 0) return r;
+    (k == "LoadState" ? s->load_state : k == "ActiveState" ? s->active_state : s->sub_state) = str;
+  } else if (k == "MainPID") {
+    if ((r = sd_bus_message_read(m, "v", "u", &s->main_pid)) < 0) return r;
+  } else if (k == "ExecMainStatus") {
+    if ((r = sd_bus_message_read(m, "v", "i", &s->exit_status)) < 0) return r;
+  } else if (k == "StateChangeTimestamp") {
+    uint64_t usec = 0;
+    if ((r = sd_bus_message_read(m, "v", "t", &usec)) < 0) return r;
+    s->since = usec == 0 ? absl::InfinitePast() : absl::FromUnixMicros(static_cast<int64_t>(usec));
+  } else {
+    return 0;
+  }
+  return 1;
+}
+
+// Reads the properties the agent reports into `s`; skips the others. Returns
+// a negative errno on a malformed message.
+int ReadProperties(sd_bus_message* m, UnitStatus* s) {
+  return ForEachProperty(m, [m, s](absl::string_view k) { return ReadStatusProperty(m, k, s); });
 }
 
 bool IsService(absl::string_view name) { return absl::EndsWith(name, ".service"); }
@@ -518,43 +532,23 @@ namespace {
 
 // Reads the a{sv} of a GetAll reply into `d`; skips what status does not show.
 int ReadDetails(sd_bus_message* m, UnitDetails* d) {
-  int r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
-  if (r < 0) return r;
-  while ((r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv")) > 0) {
-    const char* key = nullptr;
-    if ((r = sd_bus_message_read(m, "s", &key)) < 0) return r;
-    absl::string_view k(key);
-    const char* str = nullptr;
-    uint64_t u64 = 0;
-    if (k == "LoadState" || k == "ActiveState" || k == "SubState" || k == "Description" ||
-        k == "FragmentPath" || k == "UnitFileState") {
+  return ForEachProperty(m, [m, d](absl::string_view k) {
+    if (int r = ReadStatusProperty(m, k, &d->status); r != 0) return r;
+    int r = 0;
+    if (k == "Description" || k == "FragmentPath" || k == "UnitFileState") {
+      const char* str = nullptr;
       if ((r = sd_bus_message_read(m, "v", "s", &str)) < 0) return r;
-      std::string* target = k == "LoadState"       ? &d->status.load_state
-                            : k == "ActiveState"   ? &d->status.active_state
-                            : k == "SubState"      ? &d->status.sub_state
-                            : k == "Description"   ? &d->description
-                            : k == "FragmentPath"  ? &d->fragment_path
-                                                   : &d->unit_file_state;
-      *target = str;
-    } else if (k == "MainPID") {
-      if ((r = sd_bus_message_read(m, "v", "u", &d->status.main_pid)) < 0) return r;
-    } else if (k == "ExecMainStatus") {
-      if ((r = sd_bus_message_read(m, "v", "i", &d->status.exit_status)) < 0) return r;
-    } else if (k == "StateChangeTimestamp") {
-      if ((r = sd_bus_message_read(m, "v", "t", &u64)) < 0) return r;
-      d->status.since =
-          u64 == 0 ? absl::InfinitePast() : absl::FromUnixMicros(static_cast<int64_t>(u64));
+      (k == "Description" ? d->description : k == "FragmentPath" ? d->fragment_path : d->unit_file_state) = str;
     } else if (k == "MemoryCurrent" || k == "TasksCurrent") {
+      uint64_t u64 = 0;
       if ((r = sd_bus_message_read(m, "v", "t", &u64)) < 0) return r;
       // UINT64_MAX: not accounted (or not running).
       if (u64 != UINT64_MAX) (k == "MemoryCurrent" ? d->memory_bytes : d->tasks) = u64;
     } else {
-      if ((r = sd_bus_message_skip(m, "v")) < 0) return r;
+      return 0;
     }
-    if ((r = sd_bus_message_exit_container(m)) < 0) return r;
-  }
-  if (r < 0) return r;
-  return sd_bus_message_exit_container(m);
+    return 1;
+  });
 }
 
 }  // namespace
