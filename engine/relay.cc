@@ -154,17 +154,23 @@ void Relay::CloseJournal(int64_t id) {
   }
 }
 
+Relay::Call* Relay::OpenCallLocked(int64_t id, int64_t session, Kind kind) {
+  auto it = calls_.find(id);
+  if (it == calls_.end() || it->second.session != session || it->second.kind != kind ||
+      it->second.done) {
+    return nullptr;
+  }
+  return &it->second;
+}
+
 void Relay::OnAgentMessage(int64_t session, const v1::AgentMessage& message) {
   absl::MutexLock lock(&mu_);
   switch (message.kind_case()) {
     case v1::AgentMessage::kStatusReply: {
       const v1::StatusReply& reply = message.status_reply();
-      auto it = calls_.find(reply.request_id());
-      if (it == calls_.end() || it->second.session != session || it->second.kind != Kind::kStatus ||
-          it->second.done) {
-        return;
-      }
-      Call& call = it->second;
+      Call* open = OpenCallLocked(reply.request_id(), session, Kind::kStatus);
+      if (open == nullptr) return;
+      Call& call = *open;
       call.answered = true;
       call.done = true;
       if (reply.error_code() != 0) {
@@ -176,12 +182,9 @@ void Relay::OnAgentMessage(int64_t session, const v1::AgentMessage& message) {
     }
     case v1::AgentMessage::kJournalChunk: {
       const v1::JournalChunk& chunk = message.journal_chunk();
-      auto it = calls_.find(chunk.request_id());
-      if (it == calls_.end() || it->second.session != session || it->second.kind != Kind::kJournal ||
-          it->second.done) {
-        return;
-      }
-      Call& call = it->second;
+      Call* open = OpenCallLocked(chunk.request_id(), session, Kind::kJournal);
+      if (open == nullptr) return;
+      Call& call = *open;
       call.answered = true;
       for (const v1::JournalEntry& entry : chunk.entries()) call.entries.push_back(entry);
       if (chunk.done()) {

@@ -111,6 +111,9 @@ class Relay {
                                                        const std::string& machine,
                                                        fleet::v1::EngineMessage message);
   void Forget(int64_t id);
+  // The call `id` when it is still open and was sent on `session` as `kind`;
+  // null for an answer to forget (unknown, ended, or from another stream).
+  Call* OpenCallLocked(int64_t id, int64_t session, Kind kind) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Engine* const engine_;
   const RelayOptions options_;

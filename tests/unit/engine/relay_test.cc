@@ -6,9 +6,6 @@
 
 #include "engine/relay.h"
 
-#include <stdlib.h>
-
-#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -19,6 +16,7 @@
 #include "engine/store/embedded_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/engine/store/temp_dir.h"
 
 namespace fleet {
 namespace {
@@ -49,14 +47,11 @@ class FakeAgent final : public AgentChannel {
   std::function<void(const v1::EngineMessage&)> answer;
 };
 
-class RelayTest : public testing::Test {
+class RelayTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (std::filesystem::temp_directory_path() / "relay_test_XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
     EmbeddedStoreOptions options;
-    options.dir = dir_;
+    options.dir = dir_.path();
     options.clock = &clock_;
     auto store = EmbeddedStore::Open(options);
     ASSERT_TRUE(store.ok()) << store.status();
@@ -70,7 +65,6 @@ class RelayTest : public testing::Test {
     relay_.reset();
     engine_.reset();
     store_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   int64_t Register(const std::string& id, FakeAgent* agent) {
@@ -116,7 +110,7 @@ class RelayTest : public testing::Test {
     return message;
   }
 
-  std::filesystem::path dir_;
+  testing::TempDir dir_;  // removed after the store closed (declared first)
   FakeClock clock_;
   std::unique_ptr<EmbeddedStore> store_;
   std::unique_ptr<Engine> engine_;
