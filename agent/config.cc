@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/tls/credentials.h"
 #include "yaml-cpp/yaml.h"
 
 namespace fleet::agent {
@@ -120,18 +121,20 @@ absl::Status MergeYamlConfig(const std::string& yaml, const std::set<std::string
 }
 
 absl::Status ValidateTls(const AgentConfig& config) {
-  int given = !config.ca_file.empty() + !config.cert_file.empty() + !config.key_file.empty();
-  if (config.insecure) {
-    if (given == 0) return absl::OkStatus();
-    return absl::InvalidArgumentError(
-        "--insecure and the TLS files (--ca-file, --cert-file, --key-file) exclude each other: "
-        "give one or the other");
-  }
-  if (given == 3) return absl::OkStatus();
-  if (given == 0) {
-    return absl::InvalidArgumentError(
-        "TLS to the engine needs --ca-file, --cert-file and --key-file (make an agent certificate "
-        "with scripts/pki agent DIR MACHINE_ID), or give --insecure to talk PLAINTEXT");
+  switch (tls::ChooseTransport({config.ca_file, config.cert_file, config.key_file}, config.insecure)) {
+    case tls::TransportChoice::kMutualTls:
+    case tls::TransportChoice::kPlaintext:
+      return absl::OkStatus();
+    case tls::TransportChoice::kConflict:
+      return absl::InvalidArgumentError(
+          "--insecure and the TLS files (--ca-file, --cert-file, --key-file) exclude each other: "
+          "give one or the other");
+    case tls::TransportChoice::kNoFiles:
+      return absl::InvalidArgumentError(
+          "TLS to the engine needs --ca-file, --cert-file and --key-file (make an agent certificate "
+          "with scripts/pki agent DIR MACHINE_ID), or give --insecure to talk PLAINTEXT");
+    case tls::TransportChoice::kSomeFiles:
+      break;
   }
   return absl::InvalidArgumentError(
       "TLS to the engine needs all three of --ca-file, --cert-file and --key-file");

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/tls/credentials.h"
 #include "yaml-cpp/yaml.h"
 
 namespace fleet {
@@ -106,18 +107,20 @@ absl::Status ValidateConfig(const EngineConfig& config) {
 }
 
 absl::Status ValidateTls(const EngineConfig& config) {
-  int given = !config.ca_file.empty() + !config.cert_file.empty() + !config.key_file.empty();
-  if (config.insecure) {
-    if (given == 0) return absl::OkStatus();
-    return absl::InvalidArgumentError(
-        "insecure (--insecure) and the TLS files (--ca-file, --cert-file, --key-file) exclude each "
-        "other: give one or the other");
-  }
-  if (given == 3) return absl::OkStatus();
-  if (given == 0) {
-    return absl::InvalidArgumentError(
-        "TLS needs --ca-file, --cert-file and --key-file (make them with scripts/pki init and "
-        "scripts/pki engine), or give --insecure to serve PLAINTEXT");
+  switch (tls::ChooseTransport({config.ca_file, config.cert_file, config.key_file}, config.insecure)) {
+    case tls::TransportChoice::kMutualTls:
+    case tls::TransportChoice::kPlaintext:
+      return absl::OkStatus();
+    case tls::TransportChoice::kConflict:
+      return absl::InvalidArgumentError(
+          "insecure (--insecure) and the TLS files (--ca-file, --cert-file, --key-file) exclude each "
+          "other: give one or the other");
+    case tls::TransportChoice::kNoFiles:
+      return absl::InvalidArgumentError(
+          "TLS needs --ca-file, --cert-file and --key-file (make them with scripts/pki init and "
+          "scripts/pki engine), or give --insecure to serve PLAINTEXT");
+    case tls::TransportChoice::kSomeFiles:
+      break;
   }
   return absl::InvalidArgumentError(
       "TLS needs all three of --ca-file, --cert-file and --key-file (config keys ca_file, "

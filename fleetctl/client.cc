@@ -13,26 +13,27 @@ namespace {
 // The transport of `options`, or INVALID_ARGUMENT saying which flags to give.
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(const ConnectionOptions& options,
                                                                       std::ostream& err) {
-  int given = !options.ca_file.empty() + !options.cert_file.empty() + !options.key_file.empty();
-  if (options.insecure) {
-    if (given > 0) {
+  const tls::TlsFiles files{options.ca_file, options.cert_file, options.key_file};
+  switch (tls::ChooseTransport(files, options.insecure)) {
+    case tls::TransportChoice::kMutualTls:
+      return tls::MakeChannelCredentials(files);
+    case tls::TransportChoice::kPlaintext:
+      err << "Warning: --insecure: talking to the engine at " << options.endpoint
+          << " in PLAINTEXT and unauthenticated\n";
+      return grpc::InsecureChannelCredentials();
+    case tls::TransportChoice::kConflict:
       return absl::InvalidArgumentError(
           "--insecure and the TLS files (--ca-file, --cert-file, --key-file) exclude each other: "
           "give one or the other");
-    }
-    err << "Warning: --insecure: talking to the engine at " << options.endpoint
-        << " in PLAINTEXT and unauthenticated\n";
-    return grpc::InsecureChannelCredentials();
+    case tls::TransportChoice::kNoFiles:
+    case tls::TransportChoice::kSomeFiles:
+      break;
   }
-  if (given < 3) {
-    return absl::InvalidArgumentError(
-        "the engine speaks mutual TLS: give --ca-file, --cert-file and --key-file (or "
-        "FLEETCTL_CA_FILE, FLEETCTL_CERT_FILE, FLEETCTL_KEY_FILE; make a certificate with "
-        "scripts/pki admin|viewer), or --insecure (FLEETCTL_INSECURE=1) for an engine started "
-        "with --insecure");
-  }
-  return tls::MakeChannelCredentials(
-      {.ca_file = options.ca_file, .cert_file = options.cert_file, .key_file = options.key_file});
+  return absl::InvalidArgumentError(
+      "the engine speaks mutual TLS: give --ca-file, --cert-file and --key-file (or "
+      "FLEETCTL_CA_FILE, FLEETCTL_CERT_FILE, FLEETCTL_KEY_FILE; make a certificate with "
+      "scripts/pki admin|viewer), or --insecure (FLEETCTL_INSECURE=1) for an engine started "
+      "with --insecure");
 }
 
 // Whether a transport failure's text says the TLS handshake failed or the

@@ -129,6 +129,13 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(c
   return credentials;
 }
 
+TransportChoice ChooseTransport(const TlsFiles& files, bool insecure) {
+  int given = !files.ca_file.empty() + !files.cert_file.empty() + !files.key_file.empty();
+  if (insecure) return given == 0 ? TransportChoice::kPlaintext : TransportChoice::kConflict;
+  if (given == 3) return TransportChoice::kMutualTls;
+  return given == 0 ? TransportChoice::kNoFiles : TransportChoice::kSomeFiles;
+}
+
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(const TlsFiles& files) {
   absl::StatusOr<TlsMaterial> material = LoadTlsFiles(files);
   if (!material.ok()) return material.status();

@@ -20,6 +20,17 @@ struct TlsFiles {
   std::string key_file;   // PEM: the private key of that certificate
 };
 
+// What the three TLS files and --insecure ask for together. Each binary says
+// in its own words what to give for the three error cases.
+enum class TransportChoice {
+  kMutualTls,  // all three files, not insecure
+  kPlaintext,  // insecure, no file
+  kConflict,   // insecure and some file: they exclude each other
+  kNoFiles,    // neither a file nor insecure
+  kSomeFiles,  // one or two of the three files, not insecure
+};
+TransportChoice ChooseTransport(const TlsFiles& files, bool insecure);
+
 // The contents of TlsFiles, checked: each file is readable and holds PEM of the
 // right kind, and the key belongs to the leaf certificate.
 struct TlsMaterial {

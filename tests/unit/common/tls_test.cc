@@ -210,6 +210,17 @@ TEST(AuthorizeTest, UnknownMethodsAreRefusedForEveryone) {
 
 // ---- LoadTlsFiles (file errors; certificates are tested in tests/integration/tls)
 
+TEST(ChooseTransportTest, AllThreeFilesOrInsecureAloneOrWhatIsWrong) {
+  const TlsFiles all{"ca.pem", "a.pem", "a-key.pem"};
+  EXPECT_EQ(ChooseTransport(all, /*insecure=*/false), TransportChoice::kMutualTls);
+  EXPECT_EQ(ChooseTransport({}, /*insecure=*/true), TransportChoice::kPlaintext);
+  EXPECT_EQ(ChooseTransport(all, /*insecure=*/true), TransportChoice::kConflict);
+  EXPECT_EQ(ChooseTransport({"ca.pem", "", ""}, /*insecure=*/true), TransportChoice::kConflict);
+  EXPECT_EQ(ChooseTransport({}, /*insecure=*/false), TransportChoice::kNoFiles);
+  EXPECT_EQ(ChooseTransport({"ca.pem", "a.pem", ""}, /*insecure=*/false), TransportChoice::kSomeFiles);
+  EXPECT_EQ(ChooseTransport({"", "", "a-key.pem"}, /*insecure=*/false), TransportChoice::kSomeFiles);
+}
+
 TEST(LoadTlsFilesTest, ErrorsNameTheFlagAndFile) {
   auto missing = LoadTlsFiles({"/nonexistent/ca.pem", "/x.pem", "/y.pem"});
   ASSERT_FALSE(missing.ok());
