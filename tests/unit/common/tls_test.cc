@@ -55,7 +55,7 @@ std::vector<std::string> MethodsOf(const char* service_full_name) {
 }
 
 bool IsRead(const std::string& method) {
-  std::string_view name = method.substr(method.rfind('/') + 1);
+  std::string_view name = std::string_view(method).substr(method.rfind('/') + 1);
   return name.starts_with("Get") || name.starts_with("List") || name.starts_with("Read");
 }
 
