@@ -130,6 +130,11 @@ absl::Status Agent::RunTask(const Task& task) {
       installed_[task.unit].launched = false;
       return absl::OkStatus();
     }
+    case TaskKind::kRestart: {
+      if (absl::Status s = manager_->RestartUnit(task.unit); !s.ok()) return s;
+      installed_[task.unit].launched = true;
+      return absl::OkStatus();
+    }
     case TaskKind::kStart: {
       if (absl::Status s = manager_->StartUnit(task.unit); !s.ok()) return s;
       installed_[task.unit].launched = true;

@@ -12,6 +12,8 @@ absl::string_view TaskKindName(TaskKind kind) {
       return "daemon-reload";
     case TaskKind::kStop:
       return "stop";
+    case TaskKind::kRestart:
+      return "restart";
     case TaskKind::kStart:
       return "start";
   }
@@ -21,7 +23,7 @@ absl::string_view TaskKindName(TaskKind kind) {
 std::vector<Task> PlanTasks(const std::map<std::string, DesiredUnit>& desired,
                             const std::map<std::string, InstalledUnit>& installed,
                             bool reload_pending) {
-  std::vector<Task> unloads, loads, stops, starts;
+  std::vector<Task> unloads, loads, stops, restarts, starts;
   for (const auto& entry : installed) {
     const std::string& name = entry.first;
     if (desired.contains(name)) continue;
@@ -38,16 +40,22 @@ std::vector<Task> PlanTasks(const std::map<std::string, DesiredUnit>& desired,
     const InstalledUnit& have = it->second;
     bool changed = have.contents != want.contents;
     if (changed) loads.push_back({TaskKind::kLoad, name, want.contents});
-    if (have.launched && (!launch || changed)) stops.push_back({TaskKind::kStop, name, ""});
-    if (launch && (!have.launched || changed)) starts.push_back({TaskKind::kStart, name, ""});
+    if (have.launched && launch && changed) {
+      restarts.push_back({TaskKind::kRestart, name, ""});
+    } else if (have.launched && !launch) {
+      stops.push_back({TaskKind::kStop, name, ""});
+    } else if (!have.launched && launch) {
+      starts.push_back({TaskKind::kStart, name, ""});
+    }
   }
   std::vector<Task> tasks;
-  tasks.reserve(unloads.size() + loads.size() + stops.size() + starts.size() + 1);
+  tasks.reserve(unloads.size() + loads.size() + stops.size() + restarts.size() + starts.size() +
+                1);
   for (auto* group : {&unloads, &loads}) {
     for (Task& t : *group) tasks.push_back(std::move(t));
   }
   if (reload_pending || !unloads.empty() || !loads.empty()) tasks.push_back({TaskKind::kReload, "", ""});
-  for (auto* group : {&stops, &starts}) {
+  for (auto* group : {&stops, &restarts, &starts}) {
     for (Task& t : *group) tasks.push_back(std::move(t));
   }
   return tasks;

@@ -3,7 +3,7 @@
 // The agent's pure planner, after fleet's agent/reconcile.go: from the desired
 // set (the engine's schedule for this machine) and what is installed here, the
 // typed tasks that bring the host in line, in fleet's fixed order: unload,
-// load, daemon-reload, stop, start. No I/O; table-tested.
+// load, daemon-reload, stop, restart, start. No I/O; table-tested.
 
 #include <map>
 #include <string>
@@ -32,8 +32,11 @@ struct InstalledUnit {
 };
 
 // kUnload stops the unit (when it runs) before it removes the file, so a unit
-// never keeps running after it left this machine's schedule.
-enum class TaskKind { kUnload, kLoad, kReload, kStop, kStart };
+// never keeps running after it left this machine's schedule. kRestart is one
+// systemd restart job: a stop job followed at once by a start job would let
+// systemd's "replace" mode cancel the stop while it still waits in the queue,
+// leaving the old process running.
+enum class TaskKind { kUnload, kLoad, kReload, kStop, kRestart, kStart };
 
 absl::string_view TaskKindName(TaskKind kind);
 
@@ -46,12 +49,12 @@ struct Task {
 };
 
 // The tasks, in the fixed order (all unloads, then loads, one reload if any
-// file changed, stops, starts; units by name within a kind):
+// file changed, stops, restarts, starts; units by name within a kind):
 // - installed but not desired: unload (which stops it first, as fleet's did);
 // - desired but not installed: load, then start if launched;
-// - installed with other contents: load (replace); restart (stop + start) only
-//   if it was launched and stays launched; stop if it was launched and is now
-//   only loaded; start if it was not launched and is now launched;
+// - installed with other contents: load (replace); restart only if it was
+//   launched and stays launched; stop if it was launched and is now only
+//   loaded; start if it was not launched and is now launched;
 // - same contents: start or stop when launched differs from the target.
 // `reload_pending`: files changed earlier but their reload failed; plan a
 // reload even when no file changes now.

@@ -114,6 +114,18 @@ absl::Status FakeManager::StopUnit(absl::string_view name) {
   return absl::OkStatus();
 }
 
+absl::Status FakeManager::RestartUnit(absl::string_view name) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = TakeFailure("restart"); !s.ok()) return s;
+  auto it = units_.find(name);
+  if (it == units_.end() || !it->second.loaded) {
+    return absl::NotFoundError(absl::StrCat("Unit ", name, " not found."));
+  }
+  SetState(name, "active", "running", next_pid_++);
+  ++restarts_[std::string(name)];
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::map<std::string, std::string>> FakeManager::ListInstalled() {
   absl::MutexLock lock(&mu_);
   return files_;
@@ -182,6 +194,12 @@ int FakeManager::stops(absl::string_view name) const {
   absl::MutexLock lock(&mu_);
   auto it = stops_.find(name);
   return it == stops_.end() ? 0 : it->second;
+}
+
+int FakeManager::restarts(absl::string_view name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = restarts_.find(name);
+  return it == restarts_.end() ? 0 : it->second;
 }
 
 int FakeManager::reloads() const {

@@ -30,6 +30,7 @@ class FakeManager final : public SystemdManager {
   absl::Status Reload() override;
   absl::Status StartUnit(absl::string_view name) override;
   absl::Status StopUnit(absl::string_view name) override;
+  absl::Status RestartUnit(absl::string_view name) override;
   absl::StatusOr<std::map<std::string, std::string>> ListInstalled() override;
   absl::StatusOr<std::vector<UnitStatus>> GetStatus(const std::vector<std::string>& names) override;
   void Untrack(absl::string_view name) override;
@@ -50,12 +51,15 @@ class FakeManager final : public SystemdManager {
   void SimulateExit(absl::string_view name, int exit_status);
   // systemd restarted the unit (Restart=): a new main PID, active again.
   void SimulateRestart(absl::string_view name);
-  // The next call of `op` ("install", "remove", "reload", "start", "stop")
+  // The next call of `op` ("install", "remove", "reload", "start", "stop",
+  // "restart")
   // fails with `status`.
   void FailNext(absl::string_view op, absl::Status status);
-  // How many StartUnit / StopUnit / Reload calls succeeded (per unit for start/stop).
+  // How many StartUnit / StopUnit / RestartUnit / Reload calls succeeded (per
+  // unit for start/stop/restart).
   int starts(absl::string_view name) const;
   int stops(absl::string_view name) const;
+  int restarts(absl::string_view name) const;
   int reloads() const;
   // The installed file of `name`, if any.
   std::optional<std::string> file(absl::string_view name) const;
@@ -85,6 +89,7 @@ class FakeManager final : public SystemdManager {
   std::map<std::string, absl::Status, std::less<>> failures_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int, std::less<>> starts_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int, std::less<>> stops_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int, std::less<>> restarts_ ABSL_GUARDED_BY(mu_);
   int reloads_ ABSL_GUARDED_BY(mu_) = 0;
   uint32_t next_pid_ ABSL_GUARDED_BY(mu_) = 1000;
   bool woken_ ABSL_GUARDED_BY(mu_) = false;

@@ -336,26 +336,23 @@ absl::Status SdBusManager::Reload() {
   return absl::OkStatus();
 }
 
-absl::Status SdBusManager::StartUnit(absl::string_view name) {
+absl::Status SdBusManager::QueueJob(const char* method, absl::string_view name) {
   std::string unit(name);
   BusError error;
   sd_bus_message* reply = nullptr;
-  int r = sd_bus_call_method(bus_, kDestination, kManagerPath, kManagerInterface, "StartUnit",
+  int r = sd_bus_call_method(bus_, kDestination, kManagerPath, kManagerInterface, method,
                              error.get(), &reply, "ss", unit.c_str(), "replace");
   MessagePtr owned(reply);
-  if (r < 0) return BusStatus(r, error.get(), absl::StrCat("StartUnit ", name));
+  if (r < 0) return BusStatus(r, error.get(), absl::StrCat(method, " ", name));
   return ProcessPending();
 }
 
-absl::Status SdBusManager::StopUnit(absl::string_view name) {
-  std::string unit(name);
-  BusError error;
-  sd_bus_message* reply = nullptr;
-  int r = sd_bus_call_method(bus_, kDestination, kManagerPath, kManagerInterface, "StopUnit",
-                             error.get(), &reply, "ss", unit.c_str(), "replace");
-  MessagePtr owned(reply);
-  if (r < 0) return BusStatus(r, error.get(), absl::StrCat("StopUnit ", name));
-  return ProcessPending();
+absl::Status SdBusManager::StartUnit(absl::string_view name) { return QueueJob("StartUnit", name); }
+
+absl::Status SdBusManager::StopUnit(absl::string_view name) { return QueueJob("StopUnit", name); }
+
+absl::Status SdBusManager::RestartUnit(absl::string_view name) {
+  return QueueJob("RestartUnit", name);
 }
 
 absl::StatusOr<std::map<std::string, std::string>> SdBusManager::ListInstalled() {

@@ -43,6 +43,7 @@ class SdBusManager final : public SystemdManager {
   absl::Status Reload() override;
   absl::Status StartUnit(absl::string_view name) override;
   absl::Status StopUnit(absl::string_view name) override;
+  absl::Status RestartUnit(absl::string_view name) override;
   absl::StatusOr<std::map<std::string, std::string>> ListInstalled() override;
   absl::StatusOr<std::vector<UnitStatus>> GetStatus(const std::vector<std::string>& names) override;
   void Untrack(absl::string_view name) override;
@@ -59,12 +60,15 @@ class SdBusManager final : public SystemdManager {
   SdBusManager(sd_bus* bus, std::string unit_dir, int wake_fd);
   absl::Status Subscribe();
   absl::StatusOr<UnitStatus> Fetch(const std::string& name);
+  // Manager.`method` (StartUnit, StopUnit, RestartUnit) for `name` in mode
+  // "replace", then the signals that arrived meanwhile.
+  absl::Status QueueJob(const char* method, absl::string_view name);
   // Calls Manager.`method` with an array of strings and then `args` (b...);
   // nothing when `items` is empty.
   absl::Status CallWithArray(const char* method, const std::set<std::string>& items, int runtime,
                              int force);
   // Dispatches every message already received; Unavailable if the bus broke.
-  // Called after each StartUnit/StopUnit too: a synchronous call queues every
+  // Called after each Start/Stop/RestartUnit too: a synchronous call queues every
   // signal that arrives while it waits, and a batch of 1,000 starts would
   // otherwise pile up thousands of signals (megabytes of heap) before the
   // loop reads them.

@@ -75,6 +75,9 @@ class SystemdManager {
   // NotFound when systemd does not know the unit.
   virtual absl::Status StartUnit(absl::string_view name) = 0;
   virtual absl::Status StopUnit(absl::string_view name) = 0;
+  // One restart job (stop, then start with the unit file as last reloaded);
+  // starts the unit if it was not running.
+  virtual absl::Status RestartUnit(absl::string_view name) = 0;
 
   // The unit files in the unit dir: name -> contents. Files whose names are
   // not valid unit names are skipped.

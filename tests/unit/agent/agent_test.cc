@@ -115,8 +115,9 @@ TEST_F(AgentTest, ChangedFileIsReplacedAndRestartedOnlyIfRunning) {
   ASSERT_TRUE(agent_.Reconcile().ok());
   EXPECT_EQ(manager_.file("a.service"), kWeb2);
   EXPECT_EQ(manager_.file("b.service"), kWeb2);
-  EXPECT_EQ(manager_.stops("a.service"), 1);
-  EXPECT_EQ(manager_.starts("a.service"), 2);
+  EXPECT_EQ(manager_.restarts("a.service"), 1);
+  EXPECT_EQ(manager_.starts("a.service"), 1);
+  EXPECT_EQ(manager_.restarts("b.service"), 0);
   EXPECT_EQ(manager_.starts("b.service"), 0);
   EXPECT_EQ(manager_.reloads(), 2);
   EXPECT_EQ(Report()["a.service"].unit_hash(), "hash-2000\n");

@@ -16,6 +16,7 @@ Task Unload(std::string u) { return {TaskKind::kUnload, std::move(u), ""}; }
 Task Load(std::string u, std::string c) { return {TaskKind::kLoad, std::move(u), std::move(c)}; }
 Task Reload() { return {TaskKind::kReload, "", ""}; }
 Task Stop(std::string u) { return {TaskKind::kStop, std::move(u), ""}; }
+Task Restart(std::string u) { return {TaskKind::kRestart, std::move(u), ""}; }
 Task Start(std::string u) { return {TaskKind::kStart, std::move(u), ""}; }
 
 DesiredUnit Loaded(std::string c) { return {std::move(c), "h", Target::kLoaded}; }
@@ -59,7 +60,7 @@ INSTANTIATE_TEST_SUITE_P(
              {Unload("a.service"), Reload()}},
         Case{"ChangedRunningUnitIsReplacedAndRestarted", {{"a.service", Launched("B")}},
              {{"a.service", {"A", true}}},
-             {Load("a.service", "B"), Reload(), Stop("a.service"), Start("a.service")}},
+             {Load("a.service", "B"), Reload(), Restart("a.service")}},
         Case{"ChangedStoppedLoadedUnitIsReplacedNotStarted", {{"a.service", Loaded("B")}},
              {{"a.service", {"A", false}}}, {Load("a.service", "B"), Reload()}},
         Case{"ChangedRunningUnitNowOnlyLoadedIsReplacedAndStopped", {{"a.service", Loaded("B")}},
@@ -85,6 +86,7 @@ TEST(TaskKindNameTest, NamesEveryKind) {
   EXPECT_EQ(TaskKindName(TaskKind::kLoad), "load");
   EXPECT_EQ(TaskKindName(TaskKind::kReload), "daemon-reload");
   EXPECT_EQ(TaskKindName(TaskKind::kStop), "stop");
+  EXPECT_EQ(TaskKindName(TaskKind::kRestart), "restart");
   EXPECT_EQ(TaskKindName(TaskKind::kStart), "start");
 }
 
