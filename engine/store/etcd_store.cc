@@ -267,7 +267,36 @@ absl::StatusOr<std::unique_ptr<EtcdStore>> EtcdStore::Open(EtcdStoreOptions opti
     member->lease = etcdserverpb::Lease::NewStub(member->channel);
     store->members_.push_back(std::move(member));
   }
+  store->connectivity_thread_ = std::thread([raw = store.get()] { raw->WatchConnectivity(); });
   return store;
+}
+
+namespace {
+// How long one state watch lasts before it is renewed; bounds how long the
+// destructor waits for the connectivity thread.
+constexpr absl::Duration kConnectivityWatchSlice = absl::Milliseconds(200);
+}  // namespace
+
+void EtcdStore::WatchConnectivity() {
+  auto watch = [this](Member& member) ABSL_EXCLUSIVE_LOCKS_REQUIRED(connectivity_mu_) {
+    // try_to_connect: an idle channel (never used, or its connection closed)
+    // starts connecting now rather than on the next call.
+    member.channel->NotifyOnStateChange(member.channel->GetState(/*try_to_connect=*/true),
+                                        absl::ToChronoTime(absl::Now() + kConnectivityWatchSlice),
+                                        &connectivity_cq_, &member);
+  };
+  {
+    absl::MutexLock lock(&connectivity_mu_);
+    if (!stopping_) {
+      for (const auto& member : members_) watch(*member);
+    }
+  }
+  void* tag = nullptr;
+  bool changed = false;
+  while (connectivity_cq_.Next(&tag, &changed)) {
+    absl::MutexLock lock(&connectivity_mu_);
+    if (!stopping_) watch(*static_cast<Member*>(tag));
+  }
 }
 
 EtcdStore::~EtcdStore() {
@@ -282,6 +311,14 @@ EtcdStore::~EtcdStore() {
     if (w->context) w->context->TryCancel();
   }
   for (const auto& w : watches) w->Join();
+  // Pending state watches end within kConnectivityWatchSlice; then Next()
+  // returns false.
+  {
+    absl::MutexLock lock(&connectivity_mu_);
+    stopping_ = true;
+    connectivity_cq_.Shutdown();
+  }
+  connectivity_thread_.join();
 }
 
 bool EtcdStore::Connected(Member& member) const {

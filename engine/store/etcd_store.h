@@ -74,6 +74,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -83,6 +84,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/store/store.h"
+#include "grpcpp/completion_queue.h"
 #include "grpcpp/security/credentials.h"
 
 namespace etcdserverpb {
@@ -168,6 +170,8 @@ class EtcdStore final : public Store {
   // The current revision (a count-only Range).
   absl::StatusOr<int64_t> CurrentRevision();
   void WatchLoop(std::shared_ptr<etcd_internal::WatchState> watch);
+  // The connectivity thread's loop (see connectivity_cq_).
+  void WatchConnectivity();
   // Joins the threads of watches that ended. Called with no lock held.
   void ReapWatches();
 
@@ -175,6 +179,18 @@ class EtcdStore final : public Store {
   std::string endpoints_text_;
   std::vector<std::unique_ptr<etcd_internal::Member>> members_;
   std::atomic<size_t> preferred_{0};
+
+  // gRPC's synchronous API moves a channel's connection attempts forward only
+  // while something polls it: a call on it, or a completion queue watching
+  // it (else a backup poller every 5 s). Connected() skips a member in
+  // TRANSIENT_FAILURE without a call, so nothing would poll its reconnection
+  // and a restarted member could stay unused for many seconds: one thread
+  // watches every member's state on this queue, which polls them all.
+  grpc::CompletionQueue connectivity_cq_;
+  // Guards re-arming against the queue's shutdown.
+  absl::Mutex connectivity_mu_;
+  bool stopping_ ABSL_GUARDED_BY(connectivity_mu_) = false;
+  std::thread connectivity_thread_;
 
   absl::Mutex watch_mu_;
   std::vector<std::shared_ptr<etcd_internal::WatchState>> watches_ ABSL_GUARDED_BY(watch_mu_);

@@ -282,9 +282,9 @@ TEST_P(EtcdLeadershipIntegrationTest,
 
   const absl::Time back = absl::Now();  // restart begun; it returns once etcd serves
   ASSERT_TRUE(cluster_->Restart(0).ok());
-  // Generous: besides the ttl, gRPC's reconnect backoff to the restarted
-  // member (EtcdStore's channels) is part of this delay; the figure is printed.
-  const int again = observer_->WaitForLeader(absl::Seconds(30));
+  // A new campaign needs a lease (a round trip) and the old key's expiry (at
+  // most one ttl); EtcdStore reconnects within a second. The figure is printed.
+  const int again = observer_->WaitForLeader(ttl_ + absl::Seconds(10));
   ASSERT_GE(again, 0) << "no leader after etcd came back";
   std::printf("etcd back: leader again %s after its restart began\n",
               absl::FormatDuration(observer_->ChangedAt(again) - back).c_str());
