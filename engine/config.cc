@@ -40,7 +40,7 @@ absl::Status ValidateListenAddress(absl::string_view address) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<absl::Duration> ParseAgentTtl(absl::string_view text) {
+absl::StatusOr<absl::Duration> ParsePositiveDuration(absl::string_view text) {
   absl::Duration d;
   if (!absl::ParseDuration(text, &d) || d == absl::InfiniteDuration()) {
     return absl::InvalidArgumentError(
@@ -88,16 +88,35 @@ absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(absl::string_view te
   return endpoints;
 }
 
+std::string AdvertiseAddress(const EngineConfig& config) {
+  return config.advertise.empty() ? config.listen : config.advertise;
+}
+
 absl::Status ValidateConfig(const EngineConfig& config) {
   switch (config.store) {
     case StoreKind::kEmbedded:
       break;
-    case StoreKind::kEtcd:
+    case StoreKind::kEtcd: {
       if (config.etcd_endpoints.empty()) {
         return absl::InvalidArgumentError(
             "store etcd needs etcd_endpoints (--etcd-endpoints HOST:PORT,...)");
       }
+      const std::string advertise = AdvertiseAddress(config);
+      const absl::string_view host = absl::string_view(advertise).substr(0, advertise.rfind(':'));
+      if ((!config.advertise.empty() && absl::EndsWith(advertise, ":0")) || host == "0.0.0.0" ||
+          host == "[::]") {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "store etcd: the other engines send clients and agents to this one's address, and \"",
+            advertise, "\" is not one they can reach: give --advertise HOST:PORT (config key "
+            "advertise), or --listen with a host that is not a wildcard"));
+      }
+      if (config.leader_ttl < absl::Seconds(1)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("leader_ttl ", absl::FormatDuration(config.leader_ttl),
+                         " is too short: at least 1s"));
+      }
       break;
+    }
   }
   if (config.etcd_cert_file.empty() != config.etcd_key_file.empty()) {
     return absl::InvalidArgumentError(
@@ -188,7 +207,7 @@ absl::Status ApplyConfigYaml(absl::string_view file, absl::string_view text, Eng
       if (scalar.empty()) return KeyError(file, key, "must not be empty");
       result.data_dir = scalar;
     } else if (key == "agent_ttl") {
-      absl::StatusOr<absl::Duration> ttl = ParseAgentTtl(scalar);
+      absl::StatusOr<absl::Duration> ttl = ParsePositiveDuration(scalar);
       if (!ttl.ok()) return KeyError(file, key, ttl.status().message());
       result.agent_ttl = *ttl;
     } else if (key == "store") {
@@ -215,11 +234,21 @@ absl::Status ApplyConfigYaml(absl::string_view file, absl::string_view text, Eng
       result.etcd_cert_file = scalar;
     } else if (key == "etcd_key_file") {
       result.etcd_key_file = scalar;
+    } else if (key == "advertise") {
+      if (absl::Status s = ValidateListenAddress(scalar); !s.ok()) return KeyError(file, key, s.message());
+      result.advertise = scalar;
+    } else if (key == "name") {
+      if (scalar.empty()) return KeyError(file, key, "must not be empty");
+      result.name = scalar;
+    } else if (key == "leader_ttl") {
+      absl::StatusOr<absl::Duration> ttl = ParsePositiveDuration(scalar);
+      if (!ttl.ok()) return KeyError(file, key, ttl.status().message());
+      result.leader_ttl = *ttl;
     } else {
       return KeyError(file, key,
                       "unknown key (known: listen, data_dir, agent_ttl, store, ca_file, "
                       "cert_file, key_file, insecure, etcd_endpoints, etcd_ca_file, etcd_cert_file, "
-                      "etcd_key_file)");
+                      "etcd_key_file, advertise, name, leader_ttl)");
     }
   }
   config = result;

@@ -17,9 +17,17 @@
 //                                mutual TLS, every client presents a certificate of this CA
 //                                and is authorized by the role in it (common/tls)
 //   insecure: false              true = serve plaintext, unauthenticated (no TLS files then)
+//   advertise: "10.0.0.5:7001"   store etcd: the address other engines send clients and
+//                                agents to when this engine leads (default: listen, with
+//                                the port it bound when that is 0; then listen needs a
+//                                host that is not a wildcard)
+//   name: engine-a               store etcd: this engine's name in the leader record
+//                                (default: HOSTNAME/PID)
+//   leader_ttl: 5s               store etcd: the leader's lease; a dead leader is replaced
+//                                within about this long (at least 1s)
 //
-// With store: etcd, data_dir is not used. Several engines on one etcd need the
-// leader election, which is not built yet: run one engine per etcd cluster.
+// With store: etcd, data_dir is not used, and any number of engines may share
+// one etcd cluster: they elect one leader (engine/etcd_leadership.h).
 //
 // TLS is the default: without the three TLS files the engine refuses to start
 // unless insecure is set (ValidateTls). The default listen address is loopback
@@ -52,14 +60,20 @@ struct EngineConfig {
   std::string etcd_ca_file;
   std::string etcd_cert_file;
   std::string etcd_key_file;
+  std::string advertise;
+  std::string name;
+  absl::Duration leader_ttl = absl::Seconds(5);
 };
+
+// The address other engines send clients and agents to: advertise, else listen.
+std::string AdvertiseAddress(const EngineConfig& config);
 
 // "HOST:PORT" with a non-empty host (an IPv6 host in brackets) and a port in
 // 0..65535. INVALID_ARGUMENT saying what is wrong.
 absl::Status ValidateListenAddress(absl::string_view address);
 
 // A positive duration such as "30s", "1m30s", "500ms". INVALID_ARGUMENT otherwise.
-absl::StatusOr<absl::Duration> ParseAgentTtl(absl::string_view text);
+absl::StatusOr<absl::Duration> ParsePositiveDuration(absl::string_view text);
 
 // "embedded" or "etcd". INVALID_ARGUMENT otherwise.
 absl::StatusOr<StoreKind> ParseStoreKind(absl::string_view text);
@@ -69,8 +83,11 @@ absl::StatusOr<StoreKind> ParseStoreKind(absl::string_view text);
 absl::StatusOr<std::vector<std::string>> ParseEtcdEndpoints(absl::string_view text);
 
 // The checks that involve several settings, after the file and the flags:
-// store etcd needs etcd_endpoints; etcd_cert_file and etcd_key_file come
-// together. INVALID_ARGUMENT saying what is missing.
+// store etcd needs etcd_endpoints and an advertise address others can reach
+// (a host that is not a wildcard; a given advertise needs a port that is not
+// 0); leader_ttl is at
+// least 1 s; etcd_cert_file and etcd_key_file come together.
+// INVALID_ARGUMENT saying what is missing.
 absl::Status ValidateConfig(const EngineConfig& config);
 
 // The API's transport: OK when the three TLS files (ca_file, cert_file,

@@ -79,6 +79,7 @@ bool GlobMatches(const std::string& glob, const std::string& name) {
 Engine::Engine(Store* store, const Clock* clock, EngineOptions options)
     : store_(store),
       clock_(clock),
+      leadership_(options.leadership),
       heartbeat_interval_(options.heartbeat_interval > absl::ZeroDuration() ? options.heartbeat_interval
                                                                              : options.agent_ttl / 3),
       liveness_(options.agent_ttl) {}
@@ -91,12 +92,15 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(Store* store, const Clock
     return absl::InvalidArgumentError("agent_ttl must be more than zero");
   }
   std::unique_ptr<Engine> engine(new Engine(store, clock, options));
-  if (absl::Status s = engine->Load(); !s.ok()) return s;
+  absl::MutexLock lock(&engine->mu_);
+  if (absl::Status s = engine->LoadLocked(&engine->startup_warnings_); !s.ok()) return s;
+  // An engine that does not lead yet keeps what it loaded for reads, and
+  // loads again when it takes the lead (Tick).
+  engine->leading_ = engine->leadership_ == nullptr || engine->leadership_->IsLeader();
   return engine;
 }
 
-absl::Status Engine::Load() {
-  absl::MutexLock lock(&mu_);
+absl::Status Engine::LoadLocked(std::vector<std::string>* warnings) {
   absl::StatusOr<RangeResult> units = store_->Range(kUnitsPrefix);
   if (!units.ok()) return units.status();
   for (const KeyValue& kv : units->kvs) {
@@ -116,7 +120,7 @@ absl::Status Engine::Load() {
       record.is_template = parsed->name.IsTemplate();
     } else {
       record.schedulable = false;
-      startup_warnings_.push_back(absl::StrCat("unit ", record.unit.name(),
+      warnings->push_back(absl::StrCat("unit ", record.unit.name(),
                                                " is kept but not scheduled: its stored file no longer parses: ",
                                                parsed.status().message()));
     }
@@ -153,6 +157,54 @@ absl::Status Engine::Load() {
   all_machines_dirty_ = true;
   PushSetsLocked();  // fills each machine's set (no agent is connected yet)
   return absl::OkStatus();
+}
+
+absl::Status Engine::ReloadLocked() {
+  StepDownLocked();  // no stream may outlive the records it points into
+  units_.clear();
+  machines_.clear();
+  snapshot_ = ClusterSnapshot();
+  unplaceable_.clear();
+  dirty_machines_.clear();
+  all_machines_dirty_ = false;
+  liveness_ = Liveness(liveness_.ttl());
+  // The same stored files as at start-up: their warnings were logged then.
+  std::vector<std::string> warnings;
+  return LoadLocked(&warnings);
+}
+
+void Engine::StepDownLocked() {
+  for (auto& [id, record] : machines_) {
+    if (record.channel == nullptr) continue;
+    record.channel->Close(absl::UnavailableError("this engine is no longer the leader"));
+    record.channel = nullptr;
+    record.session = 0;
+  }
+  sessions_.clear();
+}
+
+absl::StatusOr<TxnResult> Engine::CommitLocked(Transaction txn) {
+  if (!leading_) return absl::UnavailableError("this engine is not the leader; nothing was written");
+  if (leadership_ == nullptr) return store_->Txn(txn);
+  absl::StatusOr<std::vector<Compare>> guard = leadership_->WriteGuard();
+  if (!guard.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat(guard.status().message(), "; nothing was written"));
+  }
+  txn.compares.insert(txn.compares.begin(), guard->begin(), guard->end());
+  absl::StatusOr<TxnResult> result = store_->Txn(txn);
+  if (!result.ok() || result->succeeded) return result;
+  // Failed: on the caller's compares, or on the guard? Read the guard's keys.
+  for (const Compare& compare : *guard) {
+    absl::StatusOr<KeyValue> key = store_->Get(compare.key);
+    if (absl::IsNotFound(key.status()) ||
+        (key.ok() && key->create_revision != compare.number)) {
+      return absl::UnavailableError(
+          "this engine lost the leadership (its leader key is gone); nothing was written");
+    }
+    if (!key.ok()) return key.status();
+  }
+  return result;
 }
 
 // ---------------------------------------------------------------------------
@@ -207,7 +259,7 @@ absl::StatusOr<v1::Unit> Engine::WriteUnitLocked(const UnitRecord* existing, v1:
   put.key = key;
   put.value = unit.SerializeAsString();
   txn.on_success.push_back(std::move(put));
-  absl::StatusOr<TxnResult> result = store_->Txn(txn);
+  absl::StatusOr<TxnResult> result = CommitLocked(std::move(txn));
   if (!result.ok()) return result.status();
   if (!result->succeeded) {
     return absl::AbortedError(
@@ -353,7 +405,7 @@ absl::Status Engine::DestroyUnit(const std::string& name) {
   del_schedule.kind = Operation::Kind::kDelete;
   del_schedule.key = kSchedulePrefix + name;
   txn.on_success = {del_unit, del_schedule};
-  absl::StatusOr<TxnResult> result = store_->Txn(txn);
+  absl::StatusOr<TxnResult> result = CommitLocked(std::move(txn));
   if (!result.ok()) return result.status();
   if (!result->succeeded) {
     return absl::AbortedError(absl::StrCat("unit ", name, " changed in the store meanwhile; retry"));
@@ -471,6 +523,7 @@ absl::StatusOr<int64_t> Engine::AgentRegistered(const v1::Register& reg, AgentCh
   }
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return absl::UnavailableError("the engine is shutting down");
+  if (!leading_) return absl::UnavailableError("this engine is not the leader");
   const absl::Time now = clock_->Now();
   auto existing = machines_.find(id);
   if (existing != machines_.end() && existing->second.session != 0) {
@@ -490,7 +543,12 @@ absl::StatusOr<int64_t> Engine::AgentRegistered(const v1::Register& reg, AgentCh
   v1::Machine machine = reg.machine();
   machine.set_units(0);
   machine.set_since_unix_micros(absl::ToUnixMicros(now));
-  absl::StatusOr<int64_t> put = store_->Put(kMachinesPrefix + id, machine.SerializeAsString());
+  Transaction record_machine;
+  Operation put_machine;
+  put_machine.key = kMachinesPrefix + id;
+  put_machine.value = machine.SerializeAsString();
+  record_machine.on_success.push_back(std::move(put_machine));
+  absl::StatusOr<TxnResult> put = CommitLocked(std::move(record_machine));
   if (!put.ok()) {
     return absl::UnavailableError(
         absl::StrCat("cannot record machine ", id, " in the store: ", put.status().message()));
@@ -698,7 +756,7 @@ absl::Status Engine::ReconcileLocked() {
       }
       txn.on_success.push_back(std::move(op));
     }
-    absl::StatusOr<TxnResult> result = store_->Txn(txn);
+    absl::StatusOr<TxnResult> result = CommitLocked(std::move(txn));
     if (!result.ok()) {
       return absl::Status(result.status().code(),
                           absl::StrCat("writing the schedule: ", result.status().message()));
@@ -785,11 +843,29 @@ void Engine::PushSetsLocked() {
 absl::Status Engine::Tick() {
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return absl::OkStatus();
+  woken_ = false;
+  const bool leads = leadership_ == nullptr || leadership_->IsLeader();
+  if (leads && !leading_) {
+    if (absl::Status s = ReloadLocked(); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("taking the lead: reading the cluster state: ",
+                                                 s.message()));
+    }
+    leading_ = true;
+  } else if (!leads && leading_) {
+    StepDownLocked();
+    leading_ = false;
+  }
+  if (!leading_) return absl::OkStatus();
   absl::Status status;
   std::vector<std::string> dead = liveness_.TakeExpired(clock_->Now());
   for (const std::string& id : dead) {
     DeclareDeadLocked(id);
-    absl::StatusOr<int64_t> deleted = store_->Delete(kMachinesPrefix + id);
+    Transaction forget;
+    Operation del;
+    del.kind = Operation::Kind::kDelete;
+    del.key = kMachinesPrefix + id;
+    forget.on_success.push_back(std::move(del));
+    absl::StatusOr<TxnResult> deleted = CommitLocked(std::move(forget));
     if (!deleted.ok() && status.ok()) {
       status = absl::Status(deleted.status().code(),
                             absl::StrCat("deleting the record of dead machine ", id, ": ",
@@ -806,10 +882,22 @@ absl::Status Engine::Tick() {
 
 void Engine::WaitForWork(absl::Duration timeout) {
   auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return reconcile_pending_ || shutting_down_ || all_machines_dirty_ || !dirty_machines_.empty();
+    // A follower's pending work waits until it leads (and reloads).
+    return shutting_down_ || woken_ ||
+           (leading_ && (reconcile_pending_ || all_machines_dirty_ || !dirty_machines_.empty()));
   };
   absl::MutexLock lock(&mu_);
   mu_.AwaitWithTimeout(absl::Condition(&has_work), timeout);
+}
+
+void Engine::Wake() {
+  absl::MutexLock lock(&mu_);
+  woken_ = true;
+}
+
+bool Engine::leading() {
+  absl::MutexLock lock(&mu_);
+  return leading_;
 }
 
 bool Engine::ReconcilePending() {

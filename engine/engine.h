@@ -38,6 +38,15 @@
 //   - After Create(), machines found in the store are presumed alive for one
 //     agent_ttl (their placements are kept) so agents can reconnect.
 //
+// Leadership (engine/leadership.h). Only while this engine leads does it
+// write, schedule, declare machines dead and hold agent streams; every write
+// transaction carries the leadership's WriteGuard, so a leader deposed before
+// it noticed writes nothing. Tick() follows the leadership: on taking the
+// lead it reloads everything from the store (another leader wrote meanwhile)
+// and presumes the stored machines alive for one agent_ttl, as after Create;
+// on losing it, it closes the agent streams (agents go to the new leader) and
+// keeps the last known state for reads. Wake() makes the loop Tick at once.
+//
 // Thread-safety: every public method is thread-safe (one mutex). AgentChannel
 // methods are called with that mutex held, so a channel must never call back
 // into the Engine from Send/Close.
@@ -58,6 +67,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/unit/fleet_options.h"
+#include "engine/leadership.h"
 #include "engine/liveness.h"
 #include "engine/scheduler/scheduler.h"
 #include "engine/store/store.h"
@@ -102,6 +112,9 @@ struct EngineOptions {
   absl::Duration agent_ttl = absl::Seconds(30);
   // How often agents are asked to send a heartbeat; zero = agent_ttl / 3.
   absl::Duration heartbeat_interval = absl::ZeroDuration();
+  // Who leads (not owned; must outlive the Engine). nullptr: this engine
+  // alone, always leading, writes unguarded (tests).
+  const Leadership* leadership = nullptr;
 };
 
 class Engine {
@@ -141,7 +154,7 @@ class Engine {
   // AgentDisconnected(session) or until the engine calls channel->Close().
   // Returns the session id (> 0). Errors: INVALID_ARGUMENT (bad machine id),
   // ALREADY_EXISTS (another live stream has this machine), UNAVAILABLE
-  // (shutting down, or the store failed).
+  // (shutting down, not the leader, or the store failed).
   absl::StatusOr<int64_t> AgentRegistered(const fleet::v1::Register& reg, AgentChannel* channel);
   // A heartbeat / state report on `session`. FAILED_PRECONDITION when the
   // session is no longer registered (the stream should end).
@@ -170,10 +183,15 @@ class Engine {
   bool SendToSession(int64_t session, fleet::v1::EngineMessage message);
 
   // --- The loop.
-  // Declares silent machines dead, then runs a pending reconcile pass. Errors
-  // writing the plan leave the pass pending (retried on the next Tick) and
-  // are returned for the caller to log.
+  // Follows the leadership (see the top of this file); then, when leading,
+  // declares silent machines dead and runs a pending reconcile pass. Errors
+  // (reading the store on taking the lead, writing the plan) leave the work
+  // pending (retried on the next Tick) and are returned for the caller to log.
   absl::Status Tick();
+  // The leadership changed: makes WaitForWork return so the loop Ticks now.
+  void Wake();
+  // True while this engine acts as the leader (as of the last Tick).
+  bool leading();
   // Blocks (real time) until a reconcile is pending, Shutdown() was called,
   // or `timeout` passed.
   void WaitForWork(absl::Duration timeout);
@@ -206,7 +224,17 @@ class Engine {
   };
 
   Engine(Store* store, const Clock* clock, EngineOptions options);
-  absl::Status Load();
+  // Reads units, schedule and machines from the store into memory (empty
+  // before). Warnings about units kept but not scheduled go to `warnings`.
+  absl::Status LoadLocked(std::vector<std::string>* warnings) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Taking the lead: forgets everything in memory and loads it again.
+  absl::Status ReloadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Losing the lead: closes every agent stream; the state stays for reads.
+  void StepDownLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Every store write of the engine: refuses when not leading, adds the
+  // leadership's guard, and turns a transaction that failed on the guard
+  // into UNAVAILABLE (so `succeeded` false means the caller's own compares).
+  absl::StatusOr<TxnResult> CommitLocked(Transaction txn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Inserts/replaces `record` in memory and the snapshot; marks machines dirty.
   void PutUnitLocked(UnitRecord record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -230,6 +258,7 @@ class Engine {
 
   Store* const store_;
   const Clock* const clock_;
+  const Leadership* const leadership_;  // nullptr: always leading
   const absl::Duration heartbeat_interval_;
   std::vector<std::string> startup_warnings_;  // written by Create only
 
@@ -244,6 +273,8 @@ class Engine {
   bool all_machines_dirty_ ABSL_GUARDED_BY(mu_) = false;
   bool reconcile_pending_ ABSL_GUARDED_BY(mu_) = false;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  bool leading_ ABSL_GUARDED_BY(mu_) = false;
+  bool woken_ ABSL_GUARDED_BY(mu_) = false;  // Wake() since the last Tick
   int64_t next_session_ ABSL_GUARDED_BY(mu_) = 1;
 };
 

@@ -31,7 +31,12 @@ absl::StatusOr<std::unique_ptr<EtcdLeadership>> EtcdLeadership::Create(
 }
 
 EtcdLeadership::EtcdLeadership(Store* store, EtcdLeadershipOptions options)
-    : store_(store), options_(std::move(options)) {}
+    : store_(store), options_(std::move(options)), address_(options_.address) {}
+
+void EtcdLeadership::SetAddress(std::string address) {
+  absl::MutexLock lock(&step_mu_);
+  address_ = std::move(address);
+}
 
 EtcdLeadership::~EtcdLeadership() { (void)Resign(); }
 
@@ -119,7 +124,7 @@ absl::Status EtcdLeadership::Campaign() {
   const std::string key = absl::StrFormat("%s%016x", options_.prefix, *lease);
   fleet::v1::LeaderRecord record;
   record.set_engine_id(options_.engine_id);
-  record.set_address(options_.address);
+  record.set_address(address_);
   Compare absent;  // the key does not exist yet
   absent.key = key;
   absent.target = Compare::Target::kCreateRevision;
@@ -303,7 +308,14 @@ bool EtcdLeadership::IsLeader() const {
 
 std::string EtcdLeadership::LeaderAddress() const {
   absl::MutexLock lock(&mu_);
+  if (!key_.empty() && leader_key_ == key_ && !IsLeaderLocked()) return "";
   return leader_address_;
+}
+
+absl::StatusOr<std::vector<Compare>> EtcdLeadership::WriteGuard() const {
+  std::optional<Compare> guard = LeaderGuard();
+  if (!guard.has_value()) return absl::UnavailableError("this engine is not the leader");
+  return std::vector<Compare>{*std::move(guard)};
 }
 
 std::optional<Compare> EtcdLeadership::LeaderGuard() const {

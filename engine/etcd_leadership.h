@@ -96,6 +96,11 @@ class EtcdLeadership final : public Leadership {
   EtcdLeadership(const EtcdLeadership&) = delete;
   EtcdLeadership& operator=(const EtcdLeadership&) = delete;
 
+  // Replaces options.address in the records of campaigns from now on: for an
+  // engine that learns its port only once its server is bound (listen port
+  // 0). Call before Start().
+  void SetAddress(std::string address);
+
   // Starts the thread that drives Step(). Call at most once.
   void Start();
 
@@ -115,8 +120,12 @@ class EtcdLeadership final : public Leadership {
   // Leadership: true while our key is the lowest candidate we read AND the
   // local deadline has not passed.
   bool IsLeader() const override;
-  // The leader's address from the last read of the candidates; empty when none.
+  // The leader's address from the last read of the candidates; empty when none,
+  // and when that leader was this engine and its local deadline passed (who
+  // leads then is unknown until the store answers again).
   std::string LeaderAddress() const override;
+  // LeaderGuard() as a list, UNAVAILABLE instead of nullopt.
+  absl::StatusOr<std::vector<Compare>> WriteGuard() const override;
 
   // The compare every write transaction of the leader must include; nullopt
   // when not leading now (then the engine must not write at all).
@@ -147,6 +156,7 @@ class EtcdLeadership final : public Leadership {
   absl::Mutex step_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   std::unique_ptr<WatchHandle> watch_ ABSL_GUARDED_BY(step_mu_);
   std::vector<LeaseId> abandoned_ ABSL_GUARDED_BY(step_mu_);
+  std::string address_ ABSL_GUARDED_BY(step_mu_);  // written in our LeaderRecord
   absl::Time next_keepalive_ ABSL_GUARDED_BY(step_mu_);
   bool reported_leading_ ABSL_GUARDED_BY(step_mu_) = false;
   absl::Status lost_reason_ ABSL_GUARDED_BY(step_mu_);  // why we last lost, for on_change

@@ -8,6 +8,10 @@
 // leader's write transactions must carry (LeaderGuard).
 
 #include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/store/store.h"
 
 namespace fleet {
 
@@ -18,6 +22,11 @@ class Leadership {
   virtual bool IsLeader() const = 0;
   // The leader's API address ("HOST:PORT"), empty when unknown. Thread-safe.
   virtual std::string LeaderAddress() const = 0;
+  // The compares every write transaction of this engine must carry, so that
+  // the writes of a leader deposed before it noticed fail at the store; each
+  // compares the create_revision of a key. UNAVAILABLE when this engine does
+  // not lead (it must not write at all). Thread-safe; never blocks.
+  virtual absl::StatusOr<std::vector<Compare>> WriteGuard() const = 0;
 };
 
 // The single engine of an embedded-store cluster: always the leader.
@@ -26,6 +35,9 @@ class SoleLeader final : public Leadership {
   explicit SoleLeader(std::string address) : address_(std::move(address)) {}
   bool IsLeader() const override { return true; }
   std::string LeaderAddress() const override { return address_; }
+  absl::StatusOr<std::vector<Compare>> WriteGuard() const override {
+    return std::vector<Compare>{};
+  }
 
  private:
   const std::string address_;

@@ -7,7 +7,10 @@
 // error (logged), 2 on a usage error.
 
 #include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -15,6 +18,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/cli.h"
@@ -23,6 +27,7 @@
 #include "common/version.h"
 #include "engine/config.h"
 #include "engine/engine.h"
+#include "engine/etcd_leadership.h"
 #include "engine/leadership.h"
 #include "engine/server.h"
 #include "engine/store/embedded_store.h"
@@ -47,6 +52,9 @@ struct Flags {
   std::string etcd_ca_file;
   std::string etcd_cert_file;
   std::string etcd_key_file;
+  std::string advertise;
+  std::string name;
+  std::string leader_ttl;
 };
 
 // Applies the flags that were given on top of `config`. INVALID_ARGUMENT naming the flag.
@@ -63,7 +71,7 @@ absl::Status ApplyFlags(const CLI::App& app, const Flags& flags, EngineConfig& c
     config.data_dir = flags.data_dir;
   }
   if (given("--agent-ttl")) {
-    absl::StatusOr<absl::Duration> ttl = ParseAgentTtl(flags.agent_ttl);
+    absl::StatusOr<absl::Duration> ttl = ParsePositiveDuration(flags.agent_ttl);
     if (!ttl.ok()) return absl::InvalidArgumentError(absl::StrCat("--agent-ttl: ", ttl.status().message()));
     config.agent_ttl = *ttl;
   }
@@ -86,6 +94,21 @@ absl::Status ApplyFlags(const CLI::App& app, const Flags& flags, EngineConfig& c
   if (given("--etcd-ca-file")) config.etcd_ca_file = flags.etcd_ca_file;
   if (given("--etcd-cert-file")) config.etcd_cert_file = flags.etcd_cert_file;
   if (given("--etcd-key-file")) config.etcd_key_file = flags.etcd_key_file;
+  if (given("--advertise")) {
+    if (absl::Status s = ValidateListenAddress(flags.advertise); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--advertise: ", s.message()));
+    }
+    config.advertise = flags.advertise;
+  }
+  if (given("--name")) {
+    if (flags.name.empty()) return absl::InvalidArgumentError("--name: must not be empty");
+    config.name = flags.name;
+  }
+  if (given("--leader-ttl")) {
+    absl::StatusOr<absl::Duration> ttl = ParsePositiveDuration(flags.leader_ttl);
+    if (!ttl.ok()) return absl::InvalidArgumentError(absl::StrCat("--leader-ttl: ", ttl.status().message()));
+    config.leader_ttl = *ttl;
+  }
   if (absl::Status s = ValidateConfig(config); !s.ok()) return s;
   return ValidateTls(config);
 }
@@ -145,14 +168,17 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const EngineConfig& config, con
       if (!store.ok()) return store.status();
       *description = absl::StrCat("etcd store at ", absl::StrJoin(config.etcd_endpoints, ","),
                                   options.credentials ? " (TLS)" : " (plaintext)");
-      // Leader election over etcd is not built yet: this engine acts as the
-      // only one. Two engines on one etcd would both schedule.
-      LogWarning("store etcd: this engine assumes it is the only engine on this etcd cluster "
-                 "(leader election among several engines is not built yet)");
       return std::unique_ptr<Store>(std::move(*store));
     }
   }
   return absl::InternalError("unknown store kind");
+}
+
+// "HOSTNAME/PID": unique among the engines of one cluster without configuration.
+std::string DefaultEngineName() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) std::snprintf(host, sizeof(host), "engine");
+  return absl::StrCat(host, "/", getpid());
 }
 
 int Run(const EngineConfig& config) {
@@ -193,8 +219,42 @@ int Run(const EngineConfig& config) {
     return 1;
   }
 
+  // Who leads: this engine alone on its embedded store; on etcd, the engine
+  // the election picks. The election reports changes to the engine's loop.
+  std::atomic<Engine*> engine_to_wake{nullptr};
+  std::unique_ptr<Leadership> leadership;
+  EtcdLeadership* election = nullptr;
+  std::string leadership_description = "this engine is the leader";
+  if (config.store == StoreKind::kEtcd) {
+    EtcdLeadershipOptions options;
+    options.address = AdvertiseAddress(config);  // its port is fixed once bound, below
+    options.engine_id = config.name.empty() ? DefaultEngineName() : config.name;
+    options.ttl = config.leader_ttl;
+    options.clock = &clock;
+    options.on_change = [&engine_to_wake](bool leading, const absl::Status& why) {
+      if (leading) {
+        LogInfo("this engine is now the leader");
+      } else {
+        LogWarning("this engine is no longer the leader%s",
+                   why.ok() ? "" : absl::StrCat(": ", why.message()));
+      }
+      if (Engine* engine = engine_to_wake.load(); engine != nullptr) engine->Wake();
+    };
+    absl::StatusOr<std::unique_ptr<EtcdLeadership>> created =
+        EtcdLeadership::Create(store->get(), std::move(options));
+    if (!created.ok()) {
+      LogError("%s", created.status().message());
+      return 1;
+    }
+    election = created->get();
+    leadership = *std::move(created);
+  } else {
+    leadership = std::make_unique<SoleLeader>(config.listen);
+  }
+
   EngineOptions engine_options;
   engine_options.agent_ttl = config.agent_ttl;
+  engine_options.leadership = leadership.get();
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(store->get(), &clock, engine_options);
   if (!engine.ok()) {
     LogError("cannot load the cluster state from the %s: %s", store_description,
@@ -202,29 +262,46 @@ int Run(const EngineConfig& config) {
     return 1;
   }
   for (const std::string& warning : (*engine)->startup_warnings()) LogWarning("%s", warning);
+  engine_to_wake.store(engine->get());
 
-  SoleLeader leadership(config.listen);
   EngineServerOptions server_options;
   server_options.listen = config.listen;
   server_options.credentials = credentials;
   absl::StatusOr<std::unique_ptr<EngineServer>> server =
-      EngineServer::Start(engine->get(), &leadership, server_options);
+      EngineServer::Start(engine->get(), leadership.get(), server_options);
   if (!server.ok()) {
     LogError("%s", server.status().message());
     return 1;
   }
-  LogInfo("fleet-engine %s listening on %s (port %d), %s, agent_ttl %s, %s "
-          "(this engine is the leader)",
-          kVersion, config.listen, (*server)->port(), transport, absl::FormatDuration(config.agent_ttl),
-          store_description);
+  if (election != nullptr) {
+    std::string advertise = AdvertiseAddress(config);
+    if (config.advertise.empty() && absl::EndsWith(advertise, ":0")) {
+      advertise = absl::StrCat(advertise.substr(0, advertise.size() - 1), (*server)->port());
+    }
+    election->SetAddress(advertise);
+    leadership_description = absl::StrCat("campaigning for leader as ", advertise, " (leader_ttl ",
+                                          absl::FormatDuration(config.leader_ttl), ")");
+  }
+  LogInfo("fleet-engine %s listening on %s (port %d), %s, agent_ttl %s, %s (%s)", kVersion,
+          config.listen, (*server)->port(), transport, absl::FormatDuration(config.agent_ttl),
+          store_description, leadership_description);
+  if (election != nullptr) election->Start();
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   LogInfo("received %s; shutting down", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  // Hand the lead over first: another engine takes it as soon as it sees our
+  // key deleted, instead of after leader_ttl.
+  if (election != nullptr) {
+    if (absl::Status s = election->Resign(); !s.ok()) {
+      LogWarning("resigning the leadership: %s (it ends by its lease instead)", s.message());
+    }
+  }
   // In-flight calls get 2 s to finish; the store is closed only after the server stopped.
   (*server)->Shutdown(absl::Seconds(2));
   server->reset();
   engine->reset();
+  leadership.reset();
   store->reset();  // waits for writes in flight and closes the log or the etcd channels
   LogInfo("fleet-engine stopped");
   return 0;
@@ -239,8 +316,8 @@ int main(int argc, char** argv) {
   fleet::Flags flags;
   app.add_option("--config", flags.config_file,
                  "YAML file with the same settings (keys listen, data_dir, agent_ttl, store, ca_file, "
-                 "cert_file, key_file, etcd_endpoints, etcd_ca_file, etcd_cert_file, etcd_key_file); "
-                 "flags win");
+                 "cert_file, key_file, insecure, etcd_endpoints, etcd_ca_file, etcd_cert_file, "
+                 "etcd_key_file, advertise, name, leader_ttl); flags win");
   app.add_option("--listen", flags.listen, "gRPC address HOST:PORT (default 127.0.0.1:7001)");
   app.add_option("--data-dir", flags.data_dir, "embedded store directory (default /var/lib/fleet-engine)");
   app.add_option("--agent-ttl", flags.agent_ttl,
@@ -251,6 +328,13 @@ int main(int argc, char** argv) {
   app.add_option("--etcd-ca-file", flags.etcd_ca_file, "CA of etcd's client port: TLS to etcd");
   app.add_option("--etcd-cert-file", flags.etcd_cert_file, "client certificate for etcd");
   app.add_option("--etcd-key-file", flags.etcd_key_file, "private key of --etcd-cert-file");
+  app.add_option("--advertise", flags.advertise,
+                 "store etcd: HOST:PORT other engines send clients and agents to when this one "
+                 "leads (default: --listen)");
+  app.add_option("--name", flags.name, "store etcd: this engine's name (default: HOSTNAME/PID)");
+  app.add_option("--leader-ttl", flags.leader_ttl,
+                 "store etcd: the leader's lease, e.g. 5s; a dead leader is replaced within about "
+                 "this long (default 5s)");
   app.add_option("--ca-file", flags.ca_file,
                  "CA certificate (PEM) every client certificate must chain to (scripts/pki init)");
   app.add_option("--cert-file", flags.cert_file, "this engine's certificate (PEM; scripts/pki engine)");

@@ -40,6 +40,11 @@ grpc::Status FleetService::CheckLeader(grpc::ServerContext* context) const {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, NotLeaderMessage(*leadership_));
 }
 
+grpc::Status FleetService::CheckReadable(grpc::ServerContext* context) const {
+  if (leadership_->LeaderAddress().empty()) return grpc::Status::OK;
+  return CheckLeader(context);
+}
+
 grpc::Status FleetService::CreateUnit(grpc::ServerContext* context, const v1::CreateUnitRequest* request,
                                       v1::CreateUnitResponse* response) {
   if (grpc::Status s = CheckLeader(context); !s.ok()) return s;
@@ -51,7 +56,7 @@ grpc::Status FleetService::CreateUnit(grpc::ServerContext* context, const v1::Cr
 
 grpc::Status FleetService::GetUnit(grpc::ServerContext* context, const v1::GetUnitRequest* request,
                                    v1::Unit* response) {
-  if (grpc::Status s = CheckLeader(context); !s.ok()) return s;
+  if (grpc::Status s = CheckReadable(context); !s.ok()) return s;
   absl::StatusOr<v1::Unit> result = engine_->GetUnit(request->name());
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = std::move(*result);
@@ -60,7 +65,7 @@ grpc::Status FleetService::GetUnit(grpc::ServerContext* context, const v1::GetUn
 
 grpc::Status FleetService::ListUnits(grpc::ServerContext* context, const v1::ListUnitsRequest* request,
                                      v1::ListUnitsResponse* response) {
-  if (grpc::Status s = CheckLeader(context); !s.ok()) return s;
+  if (grpc::Status s = CheckReadable(context); !s.ok()) return s;
   absl::StatusOr<v1::ListUnitsResponse> result = engine_->ListUnits(*request);
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = std::move(*result);
@@ -86,7 +91,7 @@ grpc::Status FleetService::DestroyUnit(grpc::ServerContext* context, const v1::D
 grpc::Status FleetService::ListUnitStates(grpc::ServerContext* context,
                                           const v1::ListUnitStatesRequest* request,
                                           v1::ListUnitStatesResponse* response) {
-  if (grpc::Status s = CheckLeader(context); !s.ok()) return s;
+  if (grpc::Status s = CheckReadable(context); !s.ok()) return s;
   absl::StatusOr<v1::ListUnitStatesResponse> result = engine_->ListUnitStates(*request);
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = std::move(*result);
@@ -95,7 +100,7 @@ grpc::Status FleetService::ListUnitStates(grpc::ServerContext* context,
 
 grpc::Status FleetService::ListMachines(grpc::ServerContext* context, const v1::ListMachinesRequest*,
                                         v1::ListMachinesResponse* response) {
-  if (grpc::Status s = CheckLeader(context); !s.ok()) return s;
+  if (grpc::Status s = CheckReadable(context); !s.ok()) return s;
   *response = engine_->ListMachines();
   return grpc::Status::OK;
 }

@@ -5,7 +5,9 @@
 // They translate messages and status codes and check leadership; every
 // decision is the Engine's. A follower (Leadership::IsLeader() false) answers
 // UNAVAILABLE naming the leader, with the address also in the "fleet-leader"
-// trailing metadata.
+// trailing metadata. Except reads (GetUnit and the listings) while no leader
+// is known at all (etcd unreachable): those get the last known state, which
+// beats no answer when units keep running anyway.
 //
 // GetUnitStatus and ReadJournal go through the Relay to the unit's agent;
 // AgentStream hands the agents' answers (and the end of each stream) to it.
@@ -57,6 +59,8 @@ class FleetService final : public fleet::v1::Fleet::Service {
  private:
   // OK when this engine leads; else UNAVAILABLE (and the trailing metadata).
   grpc::Status CheckLeader(grpc::ServerContext* context) const;
+  // CheckLeader, but OK too while no leader is known (a stale read).
+  grpc::Status CheckReadable(grpc::ServerContext* context) const;
 
   Engine* const engine_;
   const Leadership* const leadership_;

@@ -18,24 +18,26 @@ constexpr auto kPatience = std::chrono::seconds(30);
 
 }  // namespace
 
-bool EngineProcess::ReadUntil(const std::string& needle) {
+bool EngineProcess::ReadUntil(const std::string& needle, size_t from) {
   auto deadline = std::chrono::steady_clock::now() + kPatience;
-  while (output.find(needle) == std::string::npos) {
+  while (output.find(needle, from) == std::string::npos) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
     pollfd fd{stderr_fd, POLLIN, 0};
     if (poll(&fd, 1, static_cast<int>(left.count())) <= 0) continue;
     char buffer[4096];
     ssize_t n = read(stderr_fd, buffer, sizeof buffer);
-    if (n <= 0) return output.find(needle) != std::string::npos;
+    if (n <= 0) return output.find(needle, from) != std::string::npos;
     output.append(buffer, static_cast<size_t>(n));
   }
   return true;
 }
 
 bool EngineProcess::WaitListening() {
-  if (!ReadUntil("is the leader)\n")) return false;
-  size_t at = output.find("(port ");
+  if (!ReadUntil(" listening on ")) return false;
+  const size_t line = output.find(" listening on ");
+  if (!ReadUntil("\n", line)) return false;
+  size_t at = output.find("(port ", line);
   if (at == std::string::npos) return false;
   size_t end = output.find(')', at);
   return absl::SimpleAtoi(output.substr(at + 6, end - at - 6), &port) && port > 0;

@@ -18,11 +18,12 @@ struct EngineProcess {
   std::string output;  // stderr read so far
   int port = 0;        // set by WaitListening
 
-  // Reads stderr until `needle` appears (true), or stderr closes or 30 s pass
-  // without it (false).
-  bool ReadUntil(const std::string& needle);
-  // Reads the start-up line "... (port N) ... is the leader)" and sets `port`.
-  // False when the engine did not get that far within 30 s (see `output`).
+  // Reads stderr until `needle` appears at or after offset `from` of output
+  // (true), or stderr closes or 30 s pass without it (false).
+  bool ReadUntil(const std::string& needle, size_t from = 0);
+  // Reads the whole start-up line "... listening on ADDRESS (port N), ..." and
+  // sets `port`. False when the engine did not get that far within 30 s (see
+  // `output`).
   bool WaitListening();
   // Reads stderr to its end and reaps the process (30 s at most); its exit
   // code, -1 when it did not exit or died of a signal.

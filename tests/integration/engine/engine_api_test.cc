@@ -320,6 +320,9 @@ class Follower final : public Leadership {
  public:
   bool IsLeader() const override { return false; }
   std::string LeaderAddress() const override { return "10.1.2.3:7001"; }
+  absl::StatusOr<std::vector<Compare>> WriteGuard() const override {
+    return absl::UnavailableError("not the leader");
+  }
 };
 
 TEST(EngineFollowerTest, CallsAndStreamsAreSentToTheLeader) {

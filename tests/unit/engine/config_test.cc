@@ -139,6 +139,37 @@ TEST(EngineConfigTest, ValidateConfigChecksSettingsThatGoTogether) {
   EXPECT_TRUE(ValidateConfig(config).ok());
 }
 
+TEST(EngineConfigTest, EtcdEnginesNeedAnAddressOthersCanReach) {
+  EngineConfig config;
+  config.store = StoreKind::kEtcd;
+  config.etcd_endpoints = {"127.0.0.1:2379"};
+  for (const char* unreachable : {"0.0.0.0:7001", "[::]:7001"}) {
+    config.listen = unreachable;
+    absl::Status s = ValidateConfig(config);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << unreachable;
+    EXPECT_THAT(s.message(), HasSubstr("--advertise")) << unreachable;
+  }
+  config.advertise = "10.0.0.5:0";
+  EXPECT_THAT(ValidateConfig(config).message(), HasSubstr("\"10.0.0.5:0\" is not one they can reach"));
+  config.listen = "127.0.0.1:0";  // the bound port is advertised
+  config.advertise = "";
+  EXPECT_TRUE(ValidateConfig(config).ok());
+  config.advertise = "10.0.0.5:7001";
+  EXPECT_TRUE(ValidateConfig(config).ok());
+  EXPECT_EQ(AdvertiseAddress(config), "10.0.0.5:7001");
+  config.leader_ttl = absl::Milliseconds(500);
+  EXPECT_THAT(ValidateConfig(config).message(), HasSubstr("leader_ttl 500ms is too short"));
+
+  EngineConfig from_file;
+  ASSERT_TRUE(ApplyConfigYaml("engine.yaml",
+                              "advertise: 10.0.0.6:7001\nname: engine-b\nleader_ttl: 3s\n", from_file)
+                  .ok());
+  EXPECT_EQ(from_file.advertise, "10.0.0.6:7001");
+  EXPECT_EQ(from_file.name, "engine-b");
+  EXPECT_EQ(from_file.leader_ttl, absl::Seconds(3));
+  EXPECT_EQ(AdvertiseAddress(EngineConfig()), "127.0.0.1:7001") << "listen when not given";
+}
+
 TEST(EngineConfigTest, TlsIsTheDefaultAndInsecureMustBeAskedFor) {
   EngineConfig config;
   absl::Status none = ValidateTls(config);

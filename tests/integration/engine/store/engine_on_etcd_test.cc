@@ -37,11 +37,12 @@ class EngineOnEtcdTest : public ::testing::Test {
  protected:
   EngineProcess* Spawn(const std::vector<std::string>& args) { return engines_.Spawn(args); }
 
-  // fleet-engine on 127.0.0.1:0 with the etcd store; waits until it listens.
+  // fleet-engine on 127.0.0.1:0 with the etcd store and a 2 s leader lease;
+  // waits until it listens.
   EngineProcess* StartEngine(const test::EtcdCluster& etcd) {
     EngineProcess* process =
         Spawn({"--listen", "127.0.0.1:0", "--insecure", "--store", "etcd", "--etcd-endpoints",
-               absl::StrJoin(etcd.endpoints(), ",")});
+               absl::StrJoin(etcd.endpoints(), ","), "--leader-ttl", "2s"});
     EXPECT_NE(process, nullptr);
     if (process == nullptr) return nullptr;
     EXPECT_TRUE(process->WaitListening()) << process->output;
@@ -62,7 +63,9 @@ TEST_F(EngineOnEtcdTest, UnitsSurviveAnEngineRestartBecauseTheyAreInEtcd) {
   EngineProcess* first = StartEngine(**etcd);
   ASSERT_NE(first, nullptr);
   EXPECT_THAT(first->output, HasSubstr("etcd store at " + (*etcd)->endpoint(0)));
-  EXPECT_THAT(first->output, HasSubstr("leader election among several engines is not built yet"));
+  EXPECT_THAT(first->output,
+              HasSubstr("campaigning for leader as 127.0.0.1:" + std::to_string(first->port)));
+  ASSERT_TRUE(first->ReadUntil("this engine is now the leader")) << first->output;
   auto client = Client(*first);
   for (const char* name : {"a.service", "b.service"}) {
     grpc::ClientContext context;
@@ -78,8 +81,11 @@ TEST_F(EngineOnEtcdTest, UnitsSurviveAnEngineRestartBecauseTheyAreInEtcd) {
   waitpid(first->pid, nullptr, 0);
   first->pid = -1;
 
+  // The killed leader's key lives until its lease expires; then the new
+  // engine leads.
   EngineProcess* second = StartEngine(**etcd);
   ASSERT_NE(second, nullptr);
+  ASSERT_TRUE(second->ReadUntil("this engine is now the leader")) << second->output;
   client = Client(*second);
   grpc::ClientContext context;
   v1::ListUnitsResponse listed;
