@@ -1,5 +1,6 @@
 #include "agent/engine_link.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "agent/backoff.h"
@@ -149,6 +150,7 @@ void EngineLink::Run() {
     redirects = 0;
     absl::Duration wait = backoff.Next();
     absl::MutexLock lock(&mu_);
+    wait = std::min(wait, heartbeat_interval_);
     auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
     if (mu_.AwaitWithTimeout(absl::Condition(&stopping), wait)) return;
   }

@@ -7,7 +7,10 @@
 // (EngineMessage.heartbeat_interval_ms; 1 s until it says), and hands every
 // EngineMessage to the caller. On loss it retries with jittered exponential
 // backoff (reset after the first message on a stream), cycling through the
-// configured engines; an engine that ends the stream with UNAVAILABLE and
+// configured engines. The wait never exceeds the heartbeat interval: the
+// engine declares the machine dead after about three of those without news
+// (also a new leader, one agent_ttl after it took over), so an agent that
+// waited longer after an outage would find its units moved. An engine that ends the stream with UNAVAILABLE and
 // names the leader (trailing metadata "fleet-leader: HOST:PORT") is left for
 // that leader at once. The transport is EngineLinkOptions::credentials (mutual
 // TLS from fleet::tls::MakeChannelCredentials in fleet-agent; plaintext only
@@ -33,7 +36,7 @@ struct EngineLinkOptions {
   std::vector<std::string> engines;  // HOST:PORT, tried in turn
   absl::Duration heartbeat_interval = absl::Seconds(1);  // until the engine says otherwise
   absl::Duration initial_backoff = absl::Milliseconds(200);
-  absl::Duration max_backoff = absl::Seconds(30);
+  absl::Duration max_backoff = absl::Seconds(30);  // and at most one heartbeat interval
   uint64_t seed = 0;  // of the backoff jitter
   // Of every channel to an engine; nullptr = plaintext (grpc::InsecureChannelCredentials).
   std::shared_ptr<grpc::ChannelCredentials> credentials;
