@@ -88,6 +88,7 @@ absl::Status EtcdLeadership::Step() {
   absl::MutexLock lock(&mu_);
   if (lease_ != 0) next = std::min({next, next_keepalive_, deadline_});
   next_step_ = next;
+  last_error_ = last.ok() ? "" : std::string(last.message());
   return last;
 }
 
@@ -310,6 +311,11 @@ std::string EtcdLeadership::LeaderAddress() const {
   absl::MutexLock lock(&mu_);
   if (!key_.empty() && leader_key_ == key_ && !IsLeaderLocked()) return "";
   return leader_address_;
+}
+
+std::string EtcdLeadership::NoLeaderReason() const {
+  absl::MutexLock lock(&mu_);
+  return last_error_;
 }
 
 absl::StatusOr<std::vector<Compare>> EtcdLeadership::WriteGuard() const {

@@ -126,6 +126,8 @@ class EtcdLeadership final : public Leadership {
   std::string LeaderAddress() const override;
   // LeaderGuard() as a list, UNAVAILABLE instead of nullopt.
   absl::StatusOr<std::vector<Compare>> WriteGuard() const override;
+  // The last Step's error while it failed (the store's own message).
+  std::string NoLeaderReason() const override;
 
   // The compare every write transaction of the leader must include; nullopt
   // when not leading now (then the engine must not write at all).
@@ -174,6 +176,7 @@ class EtcdLeadership final : public Leadership {
   bool wake_ ABSL_GUARDED_BY(mu_) = false;  // the watch saw a change (or ended)
   bool watch_broken_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::string last_error_ ABSL_GUARDED_BY(mu_);  // of the last Step; empty when it succeeded
 
   std::thread runner_;
 };

@@ -27,6 +27,9 @@ class Leadership {
   // compares the create_revision of a key. UNAVAILABLE when this engine does
   // not lead (it must not write at all). Thread-safe; never blocks.
   virtual absl::StatusOr<std::vector<Compare>> WriteGuard() const = 0;
+  // Why no leader is known, for messages, when the last attempt to learn it
+  // failed (e.g. the store is unreachable); empty otherwise. Thread-safe.
+  virtual std::string NoLeaderReason() const { return ""; }
 };
 
 // The single engine of an embedded-store cluster: always the leader.

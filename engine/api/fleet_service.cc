@@ -28,8 +28,12 @@ grpc::Status RelayError(grpc::ServerContext* context, const absl::Status& status
 
 std::string NotLeaderMessage(const Leadership& leadership) {
   std::string address = leadership.LeaderAddress();
-  return address.empty() ? "this engine is not the leader and does not know the leader yet; retry"
-                         : absl::StrCat("this engine is not the leader; the leader is at ", address);
+  if (!address.empty()) return absl::StrCat("this engine is not the leader; the leader is at ", address);
+  std::string reason = leadership.NoLeaderReason();
+  return absl::StrCat(
+      "no engine leads now, so changes are refused (reads answer from the last known state); ",
+      reason.empty() ? "the engines are electing one: retry in a few seconds"
+                     : absl::StrCat("this engine cannot elect one: ", reason));
 }
 
 }  // namespace
