@@ -2,8 +2,10 @@
 
 #include <map>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/cli.h"
+#include "fleetctl/client.h"
 #include "fleetctl/commands/commands.h"
 #include "fleetctl/context.h"
 
@@ -18,7 +20,8 @@ int RunFleetctl(const std::vector<std::string>& args, std::ostream& out, std::os
   AddVersionFlag(app, "fleetctl");
 
   GlobalFlags flags;
-  app.add_option("--endpoint", flags.connection.endpoint, "Engine address HOST:PORT")
+  app.add_option("--endpoint", flags.connection.endpoint,
+                 "Engine address HOST:PORT, or the engines of the cluster HOST:PORT,HOST:PORT,...")
       ->envname("FLEETCTL_ENDPOINT")
       ->capture_default_str();
   app.add_option("--request-timeout", flags.request_timeout,
@@ -85,6 +88,10 @@ int RunFleetctl(const std::vector<std::string>& args, std::ostream& out, std::os
     return kExitUsage;
   }
   flags.connection.request_timeout = timeout;
+  if (absl::Status s = ParseEndpoints(flags.connection.endpoint).status(); !s.ok()) {
+    err << "Error: --endpoint: " << s.message() << "\n";
+    return kExitUsage;
+  }
 
   Context context(out, err, out_is_terminal,
                   [&flags, &err] { return Client::Create(flags.connection, err); });
