@@ -112,6 +112,12 @@ class Parser {
   }
 
  private:
+  // The offset (from 0) in the whole file of byte `index` of `line`, so a
+  // client can find a byte that no editor shows.
+  size_t OffsetInFile(const Line& line, size_t index) const {
+    return static_cast<size_t>(line.text.data() - contents_.data()) + index;
+  }
+
   void Error(const Line& line, int column, std::string message) {
     errors_.push_back({line.number, column, std::move(message)});
   }
@@ -137,12 +143,15 @@ class Parser {
                               line.text.size() + 1, kMaxLineLength));
         line.usable = false;
       } else if (size_t nul = line.text.find('\0'); nul != std::string_view::npos) {
-        Error(line, static_cast<int>(nul) + 1, "NUL byte; a unit file is text");
+        Error(line, static_cast<int>(nul) + 1,
+              absl::StrFormat("NUL byte at byte %d of the file; a unit file is text",
+                              OffsetInFile(line, nul)));
         line.usable = false;
       } else if (size_t bad = FindInvalidUtf8(line.text); bad != std::string_view::npos) {
         Error(line, static_cast<int>(bad) + 1,
-              absl::StrFormat("invalid UTF-8 (byte 0x%02x); a unit file must be UTF-8",
-                              static_cast<unsigned char>(line.text[bad])));
+              absl::StrFormat("not valid UTF-8 at byte %d of the file (0x%02x); a unit file must "
+                              "be UTF-8",
+                              OffsetInFile(line, bad), static_cast<unsigned char>(line.text[bad])));
         line.usable = false;
       }
       lines_.push_back(line);

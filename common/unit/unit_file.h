@@ -14,7 +14,8 @@
 //     line or the end of the file ends it.
 //   - LF or CRLF line ends.
 // Refused (each one an error with its line, and column where useful):
-//   - a file over kMaxUnitFileSize bytes; bytes that are not UTF-8; NUL bytes.
+//   - a file over kMaxUnitFileSize bytes; bytes that are not UTF-8; NUL bytes
+//     (these two also say the byte's offset in the file, counted from 0).
 //   - a line longer than kMaxLineLength bytes with its line end (fleet's and
 //     systemd's LINE_MAX; fleet refuses such lines).
 //   - an assignment before the first section header, a line in a section that

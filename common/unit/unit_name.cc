@@ -128,6 +128,19 @@ absl::StatusOr<UnitName> ParseUnitName(std::string_view name) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "unit name \"%s\" starts with \"@\"; a template needs a prefix", Escape(name)));
   }
+  // systemd would take these two, but every agent writes the name as a file
+  // name into its unit dir: fleet refuses them for every unit, everywhere.
+  if (name[0] == '.') {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "unit name \"%s\" starts with \".\"; it would be a hidden file in the agent's unit dir",
+        Escape(name)));
+  }
+  if (size_t dots = name.find(".."); dots != std::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "unit name \"%s\" has \"..\" at position %d; fleet refuses it in unit names, which "
+        "become file names",
+        Escape(name), dots + 1));
+  }
   return UnitName(std::string(name), at, dot, *type);
 }
 

@@ -2,8 +2,9 @@
 
 // Unit names by systemd's rules (unit_name_is_valid in systemd's
 // src/basic/unit-name.c): "NAME.TYPE", at most 255 bytes, NAME made of
-// [A-Za-z0-9:_.\-] plus '@'. "foo@.service" is a template, "foo@x.service" an
-// instance of it. Pure code, no I/O; all functions are thread-safe.
+// [A-Za-z0-9:_.\-\\] plus '@' (fleet also refuses a leading '.' and "..").
+// "foo@.service" is a template, "foo@x.service" an instance of it. Pure code,
+// no I/O; all functions are thread-safe.
 
 #include <string>
 #include <string_view>
@@ -76,7 +77,10 @@ class UnitName {
 // Parses and validates `name`. On success the UnitName; on failure
 // INVALID_ARGUMENT saying what is wrong (empty, too long, no or unknown type
 // suffix, a character systemd does not allow and its position, a name that
-// starts with '@').
+// starts with '@'). Stricter than systemd in two ways, because agents write
+// the name as a file name: a name may not start with '.' nor hold "..". Any
+// byte outside ASCII (so any invalid UTF-8) is a character systemd does not
+// allow.
 absl::StatusOr<UnitName> ParseUnitName(std::string_view name);
 
 // Expands fleet's specifiers in `value` for `name`: %n (full name), %N (name

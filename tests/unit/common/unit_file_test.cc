@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -166,6 +167,31 @@ TEST(UnitFileTest, InvalidUtf8AndNulRefusedWithColumn) {
   EXPECT_THAT(errors[0].message, HasSubstr("NUL"));
 
   EXPECT_THAT(ErrorsOf("[Unit]\nDescription=café ☃ \xf0\x9f\x9a\x80\n"), IsEmpty());
+}
+
+TEST(UnitFileTest, BadBytesNameTheirOffsetInTheFile) {
+  // A client cannot see a stray byte in an editor: the message says where it
+  // is in the file (from 0) as well as its line and column.
+  struct Case {
+    std::string contents;
+    int line;
+    int column;
+    std::string what;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"[Service]\nExecStart=/bin/echo \xff\xfe\n", 2, 21, "at byte 30 of the file (0xff)"},
+           {"[Service]\nExecStart=/bin/echo \xe2\x82\n", 2, 21, "at byte 30 of the file (0xe2)"},
+           {"[Service]\nExecStart=/bin/echo \xe2\x82", 2, 21, "at byte 30 of the file (0xe2)"},
+           {"[Service]\r\nX=\xc0\xaf\r\n", 2, 3, "at byte 13 of the file (0xc0)"},  // overlong "/"
+           {"[Service]\nX=\xf4\x90\x80\x80\n", 2, 3, "at byte 12 of the file (0xf4)"},  // > U+10FFFF
+           {std::string("[Service]\nX=a\0\n", 15), 2, 4, "NUL byte at byte 13 of the file"},
+       }) {
+    std::vector<UnitError> errors = ErrorsOf(c.contents);
+    ASSERT_EQ(errors.size(), 1u) << absl::CHexEscape(c.contents);
+    EXPECT_EQ(errors[0].line, c.line) << absl::CHexEscape(c.contents);
+    EXPECT_EQ(errors[0].column, c.column) << absl::CHexEscape(c.contents);
+    EXPECT_THAT(errors[0].message, HasSubstr(c.what));
+  }
 }
 
 TEST(UnitFileTest, CollectsEveryErrorWithLineAndColumn) {

@@ -77,6 +77,16 @@ TEST(UnitNameTest, RefusesBadNamesSayingWhy) {
            {"web/1.service", "position 4"},
            {"wéb.service", "position 2"},
            {std::string(252, 'a') + ".service", "at most 255"},
+           // Names an agent turns into file names: nothing may step out of its unit dir.
+           {"../x.service", "character / at position 3"},
+           {"x..y.service", "\"..\" at position 2"},
+           {"web@..service", "\"..\" at position 5"},
+           {".hidden.service", "starts with \".\""},
+           {std::string("a\0b.service", 11), "character \\x00 at position 2"},
+           {"a\nb.service", "character \\n at position 2"},
+           {"w\xff\xfe.service", "character \\xff at position 2"},
+           {"caf\xc3.service", "character \\xc3 at position 4"},  // truncated UTF-8
+           {std::string(292, 'a') + ".service", "300 bytes long"},
        }) {
     absl::StatusOr<UnitName> name = ParseUnitName(c.name);
     ASSERT_FALSE(name.ok()) << c.name;
@@ -84,6 +94,12 @@ TEST(UnitNameTest, RefusesBadNamesSayingWhy) {
     EXPECT_THAT(std::string(name.status().message()), HasSubstr(c.why)) << c.name;
   }
   EXPECT_TRUE(ParseUnitName(std::string(247, 'a') + ".service").ok());  // 255 bytes
+}
+
+TEST(UnitNameTest, DotsInsideANameAreStillFine) {
+  for (const char* name : {"a.b.service", "web@10.0.0.1.service", "x.y@z.service", "-.slice"}) {
+    EXPECT_TRUE(ParseUnitName(name).ok()) << name << ": " << ParseUnitName(name).status();
+  }
 }
 
 TEST(UnitNameTest, ExpandsFleetSpecifiers) {
