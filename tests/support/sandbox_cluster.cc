@@ -5,8 +5,11 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 
@@ -29,6 +32,7 @@ absl::StatusOr<std::unique_ptr<SandboxCluster>> SandboxCluster::Up(
   for (const auto& m : options.metadata) absl::StrAppend(&command, " --metadata ", ShellQuote(m));
   if (options.docker) absl::StrAppend(&command, " --docker");
   if (options.insecure) absl::StrAppend(&command, " --insecure");
+  if (options.etcd) absl::StrAppend(&command, " --etcd --leader-ttl ", options.leader_ttl);
   auto cluster = std::unique_ptr<SandboxCluster>(new SandboxCluster(dir));
   CommandOutput up = RunCommand(command);
   if (up.exit_code != 0) {
@@ -40,10 +44,20 @@ absl::StatusOr<std::unique_ptr<SandboxCluster>> SandboxCluster::Up(
 SandboxCluster::~SandboxCluster() { Sandbox("down"); }
 
 std::string SandboxCluster::EngineAddress() const {
-  std::ifstream address_file(dir_ + "/engine/address");
-  std::string address;
-  std::getline(address_file, address);
-  return address;
+  // scripts/sandbox keeps engine 1 in DIR/engine, engine N > 1 in DIR/engineN.
+  std::vector<std::string> addresses;
+  for (int n = 1;; ++n) {
+    std::ifstream file(n == 1 ? dir_ + "/engine/address" : absl::StrCat(dir_, "/engine", n, "/address"));
+    std::string address;
+    if (!std::getline(file, address)) break;
+    addresses.push_back(address);
+  }
+  return absl::StrJoin(addresses, ",");
+}
+
+int SandboxCluster::Leader() const {
+  int leader = 0;
+  return absl::SimpleAtoi(absl::StripAsciiWhitespace(Sandbox("leader").text), &leader) ? leader : 0;
 }
 
 std::string SandboxCluster::AgentTlsFlags(const std::string& machine_id) const {

@@ -26,6 +26,9 @@ struct SandboxClusterOptions {
   std::string agent_ttl = "4s";
   bool docker = false;
   bool insecure = false;  // scripts/sandbox up --insecure: plaintext, no certificates
+  // scripts/sandbox up --etcd: 3 etcd members and 3 engines electing a leader.
+  bool etcd = false;
+  std::string leader_ttl = "3s";  // with etcd
 };
 
 // Options with `hosts` hosts and the defaults otherwise (GCC 12 warns on
@@ -55,8 +58,10 @@ class SandboxCluster {
   // fleet-agent's TLS flags with the certificate of `machine_id` (scripts/sandbox
   // made one for every host's machine id), or --insecure for an insecure cluster.
   std::string AgentTlsFlags(const std::string& machine_id) const;
-  // The engine's HOST:PORT.
+  // Every engine's HOST:PORT, comma-separated (one engine without etcd).
   std::string EngineAddress() const;
+  // With etcd: the number (1..3) of the engine that says it leads, 0 when none.
+  int Leader() const;
   // Where scripts/sandbox keeps the CA and the certificates (DIR/pki).
   std::string pki_dir() const { return dir_ + "/pki"; }
   // Runs `scripts/sandbox ARGS --dir DIR`.
