@@ -85,4 +85,15 @@ inline std::string MainPid(const SandboxCluster& cluster, int host, const std::s
       cluster.Exec(host, "systemctl --user show -p MainPID --value " + unit).text));
 }
 
+// Every unit of `units` is active on exactly one host (1..hosts), per the
+// hosts' own systemd.
+inline void ExpectEachActiveOnce(const SandboxCluster& cluster, int hosts,
+                                 const std::vector<std::string>& units) {
+  for (const std::string& unit : units) {
+    int active = 0;
+    for (int h = 1; h <= hosts; ++h) active += IsActive(cluster, h, unit) == "active";
+    EXPECT_EQ(active, 1) << unit;
+  }
+}
+
 }  // namespace fleet::test

@@ -47,17 +47,6 @@ bool WaitForMachines(const SandboxCluster& c, int count) {
   return false;
 }
 
-// Every unit of `units` is active on exactly one host, per the hosts' own
-// systemd.
-void ExpectEachActiveOnce(const SandboxCluster& c, int hosts,
-                          const std::vector<std::string>& units) {
-  for (const std::string& unit : units) {
-    int active = 0;
-    for (int h = 1; h <= hosts; ++h) active += IsActive(c, h, unit) == "active";
-    EXPECT_EQ(active, 1) << unit;
-  }
-}
-
 TEST(FailureTest, LostHostsUnitsMoveAndNothingRunsTwiceWhenItReturns) {
   auto cluster = SandboxCluster::Up(WithHosts(3));
   ASSERT_TRUE(cluster.ok()) << cluster.status();
