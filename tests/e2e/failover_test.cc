@@ -131,8 +131,9 @@ TEST(FailoverTest, EtcdLossRefusesChangesKeepsReadsAndUnitsThenResumes) {
   Placement with_two = StartUnits(c, 2, {"e3.service"});
   ASSERT_EQ(with_two.count("e3.service"), 1u) << "a change with 2 of 3 etcd members";
 
-  // All of etcd lost: once the leader's lease has run out locally, changes
-  // are refused with a message that says so; reads answer; units run on.
+  // All of etcd lost: changes are refused at once (the leader's write finds
+  // etcd unavailable), and once its lease has run out locally no engine
+  // leads and the refusal says so; reads answer; units run on.
   ASSERT_EQ(c.Sandbox("kill-etcd 2").exit_code, 0);
   ASSERT_EQ(c.Sandbox("kill-etcd 3").exit_code, 0);
   const std::string e4 = SleepUnit("e4.service", "");
@@ -141,7 +142,13 @@ TEST(FailoverTest, EtcdLossRefusesChangesKeepsReadsAndUnitsThenResumes) {
   do {
     absl::SleepFor(absl::Milliseconds(500));
     refused = c.Fleetctl("submit " + e4);
-  } while (refused.exit_code == 0 && absl::Now() < deadline);
+    if (refused.exit_code != 0) {
+      EXPECT_TRUE(absl::StrContains(refused.text, "unavailable") ||
+                  absl::StrContains(refused.text, "changes are refused"))
+          << refused.text;
+    }
+  } while ((refused.exit_code == 0 || !absl::StrContains(refused.text, "changes are refused")) &&
+           absl::Now() < deadline);
   EXPECT_NE(refused.exit_code, 0) << refused.text;
   EXPECT_TRUE(absl::StrContains(refused.text, "changes are refused")) << refused.text;
   CommandOutput listed = c.Fleetctl("list-units --no-legend --fields=unit");
