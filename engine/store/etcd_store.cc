@@ -321,11 +321,12 @@ EtcdStore::~EtcdStore() {
   connectivity_thread_.join();
 }
 
-bool EtcdStore::Connected(Member& member) const {
+bool EtcdStore::Connected(Member& member, bool wait_in_failure) const {
   absl::Time deadline = absl::Now() + options_.connect_timeout;
   grpc_connectivity_state state = member.channel->GetState(/*try_to_connect=*/true);
   while (state != GRPC_CHANNEL_READY) {
-    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) return false;
+    if (state == GRPC_CHANNEL_SHUTDOWN) return false;
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE && !wait_in_failure) return false;
     if (!member.channel->WaitForStateChange(state, absl::ToChronoTime(deadline))) return false;
     state = member.channel->GetState(/*try_to_connect=*/true);
   }
@@ -337,14 +338,21 @@ absl::Status EtcdStore::Run(Retry retry, absl::string_view what, Call call) {
   const size_t n = members_.size();
   const absl::Time deadline = absl::Now() + options_.request_timeout;
   std::vector<std::string> failures;
+  // The first round skips members in TRANSIENT_FAILURE at once, so a dead
+  // member costs nothing while another one answers. When none was usable,
+  // one more round waits for them up to connect_timeout: a member that just
+  // came back is reconnected within the channel's backoff (at most 1 s).
+  bool wait_in_failure = false;
   while (true) {
     failures.clear();
     bool answered = false;  // a connected member failed in a way worth another round
+    bool unconnected = false;
     const size_t first = preferred_.load(std::memory_order_relaxed);
     for (size_t i = 0; i < n; ++i) {
       const size_t index = (first + i) % n;
       Member& member = *members_[index];
-      if (!Connected(member)) {
+      if (!Connected(member, wait_in_failure)) {
+        unconnected = true;
         failures.push_back(absl::StrCat(member.address, ": not connected"));
         continue;
       }
@@ -375,6 +383,10 @@ absl::Status EtcdStore::Run(Retry retry, absl::string_view what, Call call) {
     // leader (about a second): another round within the deadline hides that.
     // Members that are not connected at all are not waited for.
     constexpr absl::Duration kPause = absl::Milliseconds(100);
+    if (!answered && unconnected && !wait_in_failure && absl::Now() < deadline) {
+      wait_in_failure = true;
+      continue;
+    }
     if (!answered || absl::Now() + kPause >= deadline) break;
     absl::SleepFor(kPause);  // a retry pause: etcd announces no end of an election to us
   }
@@ -678,7 +690,7 @@ void EtcdStore::WatchLoop(std::shared_ptr<WatchState> w) {
     }
     Member& member = *members_[member_index % members_.size()];
     bool confirmed = false;
-    if (!Connected(member)) {
+    if (!Connected(member, /*wait_in_failure=*/false)) {
       last_failure = absl::StrCat(member.address, ": not connected");
     } else {
       auto context = std::make_shared<grpc::ClientContext>();

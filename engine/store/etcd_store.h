@@ -159,8 +159,9 @@ class EtcdStore final : public Store {
   template <typename Call>
   absl::Status Run(Retry retry, absl::string_view what, Call call);
   // True when `member`'s channel is connected, waiting up to connect_timeout
-  // while it is connecting.
-  bool Connected(etcd_internal::Member& member) const;
+  // while it is connecting, and with `wait_in_failure` also while it is in
+  // TRANSIENT_FAILURE (between reconnection attempts).
+  bool Connected(etcd_internal::Member& member, bool wait_in_failure) const;
   absl::Status CheckSize(size_t bytes, absl::string_view what) const;
   // Range's pages from `key` (inclusive) to `end`, all at one revision.
   absl::StatusOr<RangeResult> RangeFrom(const std::string& prefix, std::string key,
