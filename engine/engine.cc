@@ -160,7 +160,8 @@ absl::Status Engine::LoadLocked(std::vector<std::string>* warnings) {
 }
 
 absl::Status Engine::ReloadLocked() {
-  StepDownLocked();  // no stream may outlive the records it points into
+  // No stream may outlive the records it points into.
+  CloseAgentStreamsLocked(absl::UnavailableError("this engine is no longer the leader"));
   units_.clear();
   machines_.clear();
   snapshot_ = ClusterSnapshot();
@@ -173,10 +174,10 @@ absl::Status Engine::ReloadLocked() {
   return LoadLocked(&warnings);
 }
 
-void Engine::StepDownLocked() {
+void Engine::CloseAgentStreamsLocked(const absl::Status& why) {
   for (auto& [id, record] : machines_) {
     if (record.channel == nullptr) continue;
-    record.channel->Close(absl::UnavailableError("this engine is no longer the leader"));
+    record.channel->Close(why);
     record.channel = nullptr;
     record.session = 0;
   }
@@ -852,7 +853,7 @@ absl::Status Engine::Tick() {
     }
     leading_ = true;
   } else if (!leads && leading_) {
-    StepDownLocked();
+    CloseAgentStreamsLocked(absl::UnavailableError("this engine is no longer the leader"));
     leading_ = false;
   }
   if (!leading_) return absl::OkStatus();
@@ -908,13 +909,7 @@ bool Engine::ReconcilePending() {
 void Engine::Shutdown() {
   absl::MutexLock lock(&mu_);
   shutting_down_ = true;
-  for (auto& [id, record] : machines_) {
-    if (record.channel == nullptr) continue;
-    record.channel->Close(absl::UnavailableError("the engine is shutting down"));
-    record.channel = nullptr;
-    record.session = 0;
-  }
-  sessions_.clear();
+  CloseAgentStreamsLocked(absl::UnavailableError("the engine is shutting down"));
 }
 
 }  // namespace fleet

@@ -229,8 +229,9 @@ class Engine {
   absl::Status LoadLocked(std::vector<std::string>* warnings) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Taking the lead: forgets everything in memory and loads it again.
   absl::Status ReloadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Losing the lead: closes every agent stream; the state stays for reads.
-  void StepDownLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Closes every agent stream with `why` (losing the lead, reloading, shutting
+  // down); the rest of the state stays (a follower still answers reads).
+  void CloseAgentStreamsLocked(const absl::Status& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Every store write of the engine: refuses when not leading, adds the
   // leadership's guard, and turns a transaction that failed on the guard
   // into UNAVAILABLE (so `succeeded` false means the caller's own compares).
