@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/unit/unit.h"
@@ -160,6 +161,7 @@ absl::Status Engine::LoadLocked(std::vector<std::string>* warnings) {
 }
 
 absl::Status Engine::ReloadLocked() {
+  DrainUnitWritesLocked();  // a write in flight lands before the state is dropped
   // No stream may outlive the records it points into.
   CloseAgentStreamsLocked(absl::UnavailableError("this engine is no longer the leader"));
   units_.clear();
@@ -185,16 +187,32 @@ void Engine::CloseAgentStreamsLocked(const absl::Status& why) {
 }
 
 absl::StatusOr<TxnResult> Engine::CommitLocked(Transaction txn) {
+  return CommitImplLocked(std::move(txn), /*release=*/false);
+}
+
+absl::StatusOr<TxnResult> Engine::CommitUnitLocked(Transaction txn) {
+  return CommitImplLocked(std::move(txn), /*release=*/true);
+}
+
+absl::StatusOr<TxnResult> Engine::CommitImplLocked(Transaction txn, bool release) {
   if (!leading_) return absl::UnavailableError("this engine is not the leader; nothing was written");
-  if (leadership_ == nullptr) return store_->Txn(txn);
-  absl::StatusOr<std::vector<Compare>> guard = leadership_->WriteGuard();
+  absl::StatusOr<std::vector<Compare>> guard = std::vector<Compare>{};
+  if (leadership_ != nullptr) guard = leadership_->WriteGuard();
   if (!guard.ok()) {
     return absl::UnavailableError(
         absl::StrCat(guard.status().message(), "; nothing was written"));
   }
   txn.compares.insert(txn.compares.begin(), guard->begin(), guard->end());
-  absl::StatusOr<TxnResult> result = store_->Txn(txn);
-  if (!result.ok() || result->succeeded) return result;
+  absl::StatusOr<TxnResult> result;
+  if (release) {
+    // Concurrent unit writes meet in the store's group commit (see engine.h).
+    mu_.Unlock();
+    result = store_->Txn(txn);
+    mu_.Lock();
+  } else {
+    result = store_->Txn(txn);
+  }
+  if (leadership_ == nullptr || !result.ok() || result->succeeded) return result;
   // Failed: on the caller's compares, or on the guard? Read the guard's keys.
   for (const Compare& compare : *guard) {
     absl::StatusOr<KeyValue> key = store_->Get(compare.key);
@@ -206,6 +224,23 @@ absl::StatusOr<TxnResult> Engine::CommitLocked(Transaction txn) {
     if (!key.ok()) return key.status();
   }
   return result;
+}
+
+void Engine::BeginUnitWriteLocked(const std::string& name) {
+  auto free = [this, &name]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !writes_held_ && !units_in_flight_.contains(name);
+  };
+  mu_.Await(absl::Condition(&free));
+  units_in_flight_.insert(name);
+}
+
+void Engine::EndUnitWriteLocked(const std::string& name) { units_in_flight_.erase(name); }
+
+void Engine::DrainUnitWritesLocked() {
+  writes_held_ = true;
+  auto landed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return units_in_flight_.empty(); };
+  mu_.Await(absl::Condition(&landed));
+  writes_held_ = false;  // writers held back go on once the caller releases mu_
 }
 
 // ---------------------------------------------------------------------------
@@ -260,7 +295,7 @@ absl::StatusOr<v1::Unit> Engine::WriteUnitLocked(const UnitRecord* existing, v1:
   put.key = key;
   put.value = unit.SerializeAsString();
   txn.on_success.push_back(std::move(put));
-  absl::StatusOr<TxnResult> result = CommitLocked(std::move(txn));
+  absl::StatusOr<TxnResult> result = CommitUnitLocked(std::move(txn));
   if (!result.ok()) return result.status();
   if (!result->succeeded) {
     return absl::AbortedError(
@@ -292,6 +327,8 @@ absl::StatusOr<v1::CreateUnitResponse> Engine::CreateUnit(const v1::CreateUnitRe
   }
 
   absl::MutexLock lock(&mu_);
+  BeginUnitWriteLocked(name);
+  absl::Cleanup end_write = [this, &name]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { EndUnitWriteLocked(name); };
   v1::CreateUnitResponse response;
   auto it = units_.find(name);
   const UnitRecord* existing = it == units_.end() ? nullptr : &it->second;
@@ -368,6 +405,8 @@ absl::StatusOr<v1::Unit> Engine::SetUnitDesiredState(const v1::SetUnitDesiredSta
         absl::StrCat("unit ", name, ": no desired state given (use inactive, loaded or launched)"));
   }
   absl::MutexLock lock(&mu_);
+  BeginUnitWriteLocked(name);
+  absl::Cleanup end_write = [this, &name]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { EndUnitWriteLocked(name); };
   auto it = units_.find(name);
   if (it == units_.end()) return absl::NotFoundError(absl::StrCat("unit ", name, " not found"));
   const UnitRecord& existing = it->second;
@@ -390,6 +429,8 @@ absl::StatusOr<v1::Unit> Engine::SetUnitDesiredState(const v1::SetUnitDesiredSta
 absl::Status Engine::DestroyUnit(const std::string& name) {
   if (name.empty()) return absl::InvalidArgumentError("unit name is empty");
   absl::MutexLock lock(&mu_);
+  BeginUnitWriteLocked(name);
+  absl::Cleanup end_write = [this, &name]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { EndUnitWriteLocked(name); };
   auto it = units_.find(name);
   if (it == units_.end()) return absl::NotFoundError(absl::StrCat("unit ", name, " not found"));
   Transaction txn;
@@ -406,7 +447,7 @@ absl::Status Engine::DestroyUnit(const std::string& name) {
   del_schedule.kind = Operation::Kind::kDelete;
   del_schedule.key = kSchedulePrefix + name;
   txn.on_success = {del_unit, del_schedule};
-  absl::StatusOr<TxnResult> result = CommitLocked(std::move(txn));
+  absl::StatusOr<TxnResult> result = CommitUnitLocked(std::move(txn));
   if (!result.ok()) return result.status();
   if (!result->succeeded) {
     return absl::AbortedError(absl::StrCat("unit ", name, " changed in the store meanwhile; retry"));
@@ -724,6 +765,9 @@ void Engine::DeclareDeadLocked(const std::string& machine_id) {
 }
 
 absl::Status Engine::ReconcileLocked() {
+  // The plan is made from unit records that are all in memory (a unit
+  // destroyed in flight must not get a schedule key after its delete).
+  DrainUnitWritesLocked();
   Plan plan = Reconcile(snapshot_);
   // One write per unit: an assignment supersedes an unassignment of the same unit.
   absl::flat_hash_set<std::string> assigned;
@@ -741,6 +785,15 @@ absl::Status Engine::ReconcileLocked() {
     if (current == snapshot_.schedule.end() || current->second != machine) changes.push_back({unit, machine});
   }
 
+  // The plan's units stay untouched while their schedule is written with mu_
+  // released; writes of other units go on and make the next pass. Readers
+  // meanwhile see this plan's reasons (a unit about to be placed has none).
+  reconcile_pending_ = false;
+  unplaceable_ = std::move(plan.unplaceable);
+  for (const Change& change : changes) units_in_flight_.insert(change.unit);
+  absl::Cleanup end_writes = [this, &changes]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (const Change& change : changes) units_in_flight_.erase(change.unit);
+  };
   for (size_t begin = 0; begin < changes.size(); begin += kMaxOpsPerTxn) {
     size_t end = std::min(changes.size(), begin + kMaxOpsPerTxn);
     Transaction txn;
@@ -757,8 +810,9 @@ absl::Status Engine::ReconcileLocked() {
       }
       txn.on_success.push_back(std::move(op));
     }
-    absl::StatusOr<TxnResult> result = CommitLocked(std::move(txn));
+    absl::StatusOr<TxnResult> result = CommitUnitLocked(std::move(txn));
     if (!result.ok()) {
+      reconcile_pending_ = true;
       return absl::Status(result.status().code(),
                           absl::StrCat("writing the schedule: ", result.status().message()));
     }
@@ -774,8 +828,6 @@ absl::Status Engine::ReconcileLocked() {
       }
     }
   }
-  unplaceable_ = std::move(plan.unplaceable);
-  reconcile_pending_ = false;
   return absl::OkStatus();
 }
 

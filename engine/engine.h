@@ -47,6 +47,19 @@
 // on losing it, it closes the agent streams (agents go to the new leader) and
 // keeps the last known state for reads. Wake() makes the loop Tick at once.
 //
+// Concurrency of writes. CreateUnit, SetUnitDesiredState and DestroyUnit
+// release the engine's mutex while their transaction is in the store (an
+// fdatasync), so concurrent requests share one group commit of the embedded
+// store instead of queueing for the mutex one fsync each; reads go on
+// meanwhile and see the state before the write (a call returns only once its
+// write is durable and in memory). Writes of the same unit still run one after
+// the other (the second waits for the first to land), so their compare on the
+// unit's mod revision behaves as before. Tick() waits for the writes in
+// flight to land (holding new ones back) before it plans or reloads, so a
+// plan is made only from unit records that are in memory; it then writes the
+// plan with the mutex released too, while the plan's units count as in
+// flight (writes of other units go on and make the next pass).
+//
 // Thread-safety: every public method is thread-safe (one mutex). AgentChannel
 // methods are called with that mutex held, so a channel must never call back
 // into the Engine from Send/Close.
@@ -236,6 +249,23 @@ class Engine {
   // leadership's guard, and turns a transaction that failed on the guard
   // into UNAVAILABLE (so `succeeded` false means the caller's own compares).
   absl::StatusOr<TxnResult> CommitLocked(Transaction txn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // CommitLocked for a unit write: releases mu_ while the store writes and
+  // takes it again before returning. The caller holds the unit's write slot
+  // (UnitWriteSlot) and must not keep pointers into state that another
+  // thread may change meanwhile (records of other units may be added or
+  // removed; the caller's own unit record stays put).
+  absl::StatusOr<TxnResult> CommitUnitLocked(Transaction txn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The shared part of both: `release` says whether mu_ is released around
+  // the store's Txn.
+  absl::StatusOr<TxnResult> CommitImplLocked(Transaction txn, bool release)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Waits (mu_ released meanwhile) until no write of unit `name` is in flight
+  // and Tick does not hold writes back; then marks `name` as in flight.
+  void BeginUnitWriteLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EndUnitWriteLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Holds new unit writes back and waits (mu_ released meanwhile) until the
+  // ones in flight have landed in memory.
+  void DrainUnitWritesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Inserts/replaces `record` in memory and the snapshot; marks machines dirty.
   void PutUnitLocked(UnitRecord record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -277,6 +307,9 @@ class Engine {
   bool leading_ ABSL_GUARDED_BY(mu_) = false;
   bool woken_ ABSL_GUARDED_BY(mu_) = false;  // Wake() since the last Tick
   int64_t next_session_ ABSL_GUARDED_BY(mu_) = 1;
+  // Units whose write is in the store with mu_ released (CommitUnitLocked).
+  absl::flat_hash_set<std::string> units_in_flight_ ABSL_GUARDED_BY(mu_);
+  bool writes_held_ ABSL_GUARDED_BY(mu_) = false;  // DrainUnitWritesLocked waits
 };
 
 }  // namespace fleet
