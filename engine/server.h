@@ -3,7 +3,10 @@
 // EngineServer: serves an Engine over gRPC (fleet.v1.Fleet and
 // fleet.v1.AgentService on one port) and runs the engine's loop thread, which
 // calls Engine::Tick() whenever a change is pending and at least every
-// `tick_interval` (so silent machines are declared dead on time).
+// `tick_interval` (so silent machines are declared dead on time). After a
+// pass it waits as long as the pass took, at most kMaxBatchWait, so that a
+// stream of changes is planned in batches instead of one pass per change
+// (a leadership change, Engine::Wake, may wait that long too).
 //
 // Used by fleet-engine's main and by integration tests (listen on
 // 127.0.0.1:0 and read port()).
@@ -34,6 +37,12 @@ struct EngineServerOptions {
 
 class EngineServer {
  public:
+  // Idle threads the synchronous gRPC server keeps for the next calls.
+  static constexpr int kMaxIdleThreads = 64;
+  // The longest the loop waits after a pass before the next one (batching;
+  // see Loop in server.cc).
+  static constexpr absl::Duration kMaxBatchWait = absl::Milliseconds(50);
+
   // Binds and starts serving. `engine` and `leadership` are not owned and must
   // outlive the server. UNAVAILABLE when the address cannot be bound.
   static absl::StatusOr<std::unique_ptr<EngineServer>> Start(Engine* engine, const Leadership* leadership,
