@@ -23,7 +23,7 @@
 //   1. start fleet-engine (embedded store in a temp dir, or --etcd-endpoints)
 //      on 127.0.0.1:0 and read its port from its log; start M hollow agents;
 //      wait until each has received its first schedule.
-//   2. submit: create the units (desired inactive) with 32 concurrent callers.
+//   2. submit: create the units (desired inactive) with 64 concurrent callers.
 //   3. launch: set every unit launched; "placed" = the agents received every
 //      placement (agent side); "active" = ListUnitStates (paged, polled) shows
 //      every entry active (engine side: what a user sees).
@@ -581,7 +581,7 @@ struct Figures {
   double active_s = 0;            // launch -> every entry active
   double end_to_end_s = 0;        // submit + active
   double placements_per_s = 0;
-  double create_per_s = 0;        // CreateUnit requests/s (32 concurrent callers)
+  double create_per_s = 0;        // CreateUnit requests/s (64 concurrent callers)
   double launch_per_s = 0;        // SetUnitDesiredState requests/s
   double engine_rss_start_kib = 0;  // agents connected, no units
   double engine_rss_kib = 0;
@@ -651,7 +651,7 @@ absl::StatusOr<Figures> RunOnce(const Config& config, int run) {
 
   std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   std::unique_ptr<fleet::v1::Fleet::Stub> stub = fleet::v1::Fleet::NewStub(channel);
-  constexpr int kCallers = 32;
+  constexpr int kCallers = 64;
   auto call_deadline = [] { return std::chrono::system_clock::now() + std::chrono::seconds(120); };
 
   // Submit.
@@ -819,8 +819,8 @@ void PrintTable(const Config& config, const std::vector<Figures>& runs) {
     std::printf("%-52s %16s   %s\n", name.c_str(), value.c_str(), goal.c_str());
   };
   row("submit (create all units), s", absl::StrFormat("%.2f", med(&Figures::submit_s)), "-");
-  row("CreateUnit requests/s (32 callers)", absl::StrFormat("%.0f", med(&Figures::create_per_s)), "-");
-  row("SetUnitDesiredState requests/s (32 callers)", absl::StrFormat("%.0f", med(&Figures::launch_per_s)), "-");
+  row("CreateUnit requests/s (64 callers)", absl::StrFormat("%.0f", med(&Figures::create_per_s)), "-");
+  row("SetUnitDesiredState requests/s (64 callers)", absl::StrFormat("%.0f", med(&Figures::launch_per_s)), "-");
   row("launch -> placements delivered to agents, s", absl::StrFormat("%.2f", med(&Figures::placed_s)), "-");
   row("launch -> all active (ListUnitStates), s", absl::StrFormat("%.2f", med(&Figures::active_s)), "-");
   row("end to end: submit + launch -> all active, s", absl::StrFormat("%.2f", med(&Figures::end_to_end_s)),
