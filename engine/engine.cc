@@ -289,6 +289,8 @@ absl::StatusOr<v1::Unit> Engine::WriteUnitLocked(const UnitRecord* existing, v1:
   unchanged.target = Compare::Target::kModRevision;
   unchanged.result = Compare::Result::kEqual;
   unchanged.number = existing ? existing->unit.mod_revision() : 0;
+  // Read before the commit releases mu_; the record is not touched after it.
+  const int64_t create_revision = existing ? existing->unit.create_revision() : 0;
   txn.compares.push_back(unchanged);
   Operation put;
   put.kind = Operation::Kind::kPut;
@@ -301,7 +303,7 @@ absl::StatusOr<v1::Unit> Engine::WriteUnitLocked(const UnitRecord* existing, v1:
     return absl::AbortedError(
         absl::StrCat("unit ", unit.name(), " changed in the store meanwhile; retry"));
   }
-  unit.set_create_revision(existing ? existing->unit.create_revision() : result->revision);
+  unit.set_create_revision(existing ? create_revision : result->revision);
   unit.set_mod_revision(result->revision);
   return unit;
 }
