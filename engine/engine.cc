@@ -311,20 +311,20 @@ absl::StatusOr<v1::Unit> Engine::WriteUnitLocked(const UnitRecord* existing, v1:
 absl::StatusOr<v1::CreateUnitResponse> Engine::CreateUnit(const v1::CreateUnitRequest& request) {
   const std::string& name = request.name();
   if (request.contents().size() > kMaxUnitContentsBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("unit ", name, ": the file is ", request.contents().size(),
+    return absl::InvalidArgumentError(absl::StrCat("unit ", ShowName(name), ": the file is ", request.contents().size(),
                                                    " bytes; the limit is 2 MiB (", kMaxUnitContentsBytes,
                                                    " bytes)"));
   }
   if (absl::Status s = CheckKnownState(name, request.desired_state()); !s.ok()) return s;
   absl::StatusOr<ParsedUnit> parsed = ParseUnit(name, request.contents());
   if (!parsed.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("unit ", name, ": ", parsed.status().message()));
+    return absl::InvalidArgumentError(absl::StrCat("unit ", ShowName(name), ": ", parsed.status().message()));
   }
   const DesiredState wanted = request.desired_state();
   const bool is_template = parsed->name.IsTemplate();
   if (is_template && Runs(wanted)) {
     return absl::FailedPreconditionError(
-        absl::StrCat("unit ", name, " is a template: it cannot be ", StateName(wanted),
+        absl::StrCat("unit ", ShowName(name), " is a template: it cannot be ", StateName(wanted),
                      "; submit or start an instance of it instead"));
   }
 
@@ -346,7 +346,7 @@ absl::StatusOr<v1::CreateUnitResponse> Engine::CreateUnit(const v1::CreateUnitRe
   } else {
     if (existing != nullptr && !request.replace()) {
       return absl::AlreadyExistsError(absl::StrCat(
-          "unit ", name, " already exists with other contents (stored hash ", existing->unit.hash(),
+          "unit ", ShowName(name), " already exists with other contents (stored hash ", existing->unit.hash(),
           ", submitted hash ", parsed->hash, "); destroy it first or ask to replace it"));
     }
     unit.set_name(name);
@@ -375,7 +375,7 @@ absl::StatusOr<v1::Unit> Engine::GetUnit(const std::string& name) {
   if (name.empty()) return absl::InvalidArgumentError("unit name is empty");
   absl::MutexLock lock(&mu_);
   auto it = units_.find(name);
-  if (it == units_.end()) return absl::NotFoundError(absl::StrCat("unit ", name, " not found"));
+  if (it == units_.end()) return absl::NotFoundError(absl::StrCat("unit ", ShowName(name), " not found"));
   return it->second.unit;
 }
 
@@ -404,17 +404,17 @@ absl::StatusOr<v1::Unit> Engine::SetUnitDesiredState(const v1::SetUnitDesiredSta
   if (absl::Status s = CheckKnownState(name, request.desired_state()); !s.ok()) return s;
   if (request.desired_state() == v1::DESIRED_STATE_UNSPECIFIED) {
     return absl::InvalidArgumentError(
-        absl::StrCat("unit ", name, ": no desired state given (use inactive, loaded or launched)"));
+        absl::StrCat("unit ", ShowName(name), ": no desired state given (use inactive, loaded or launched)"));
   }
   absl::MutexLock lock(&mu_);
   BeginUnitWriteLocked(name);
   absl::Cleanup end_write = [this, &name]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { EndUnitWriteLocked(name); };
   auto it = units_.find(name);
-  if (it == units_.end()) return absl::NotFoundError(absl::StrCat("unit ", name, " not found"));
+  if (it == units_.end()) return absl::NotFoundError(absl::StrCat("unit ", ShowName(name), " not found"));
   const UnitRecord& existing = it->second;
   if (existing.is_template && Runs(request.desired_state())) {
     return absl::FailedPreconditionError(
-        absl::StrCat("unit ", name, " is a template: it cannot be ", StateName(request.desired_state()),
+        absl::StrCat("unit ", ShowName(name), " is a template: it cannot be ", StateName(request.desired_state()),
                      "; start an instance of it instead"));
   }
   if (existing.unit.desired_state() == request.desired_state()) return existing.unit;
@@ -434,7 +434,7 @@ absl::Status Engine::DestroyUnit(const std::string& name) {
   BeginUnitWriteLocked(name);
   absl::Cleanup end_write = [this, &name]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { EndUnitWriteLocked(name); };
   auto it = units_.find(name);
-  if (it == units_.end()) return absl::NotFoundError(absl::StrCat("unit ", name, " not found"));
+  if (it == units_.end()) return absl::NotFoundError(absl::StrCat("unit ", ShowName(name), " not found"));
   Transaction txn;
   Compare unchanged;
   unchanged.key = kUnitsPrefix + name;
@@ -452,7 +452,7 @@ absl::Status Engine::DestroyUnit(const std::string& name) {
   absl::StatusOr<TxnResult> result = CommitUnitLocked(std::move(txn));
   if (!result.ok()) return result.status();
   if (!result->succeeded) {
-    return absl::AbortedError(absl::StrCat("unit ", name, " changed in the store meanwhile; retry"));
+    return absl::AbortedError(absl::StrCat("unit ", ShowName(name), " changed in the store meanwhile; retry"));
   }
   EraseUnitLocked(name);
   return absl::OkStatus();
@@ -675,7 +675,7 @@ absl::StatusOr<AgentRoute> Engine::SendToUnitAgent(const std::string& name, cons
   if (name.empty()) return absl::InvalidArgumentError("unit name is empty");
   absl::MutexLock lock(&mu_);
   auto unit = units_.find(name);
-  if (unit == units_.end()) return absl::NotFoundError(absl::StrCat("unit ", name, " not found"));
+  if (unit == units_.end()) return absl::NotFoundError(absl::StrCat("unit ", ShowName(name), " not found"));
   const UnitRecord& record = unit->second;
   // The machines that run it.
   std::vector<std::string> runs_on;
@@ -691,13 +691,13 @@ absl::StatusOr<AgentRoute> Engine::SendToUnitAgent(const std::string& name, cons
     if (why.empty() && !Runs(record.unit.desired_state())) {
       why = absl::StrCat("its desired state is ", StateName(record.unit.desired_state()));
     }
-    return absl::FailedPreconditionError(absl::StrCat("unit ", name, " is not scheduled on any machine",
+    return absl::FailedPreconditionError(absl::StrCat("unit ", ShowName(name), " is not scheduled on any machine",
                                                       why.empty() ? "" : ": ", why));
   }
   std::string chosen;
   if (machine.empty()) {
     if (runs_on.size() > 1) {
-      return absl::FailedPreconditionError(absl::StrCat("unit ", name, " is global and runs on ", runs_on.size(),
+      return absl::FailedPreconditionError(absl::StrCat("unit ", ShowName(name), " is global and runs on ", runs_on.size(),
                                                         " machines; name one (", absl::StrJoin(runs_on, ", "), ")"));
     }
     chosen = runs_on[0];
@@ -711,12 +711,12 @@ absl::StatusOr<AgentRoute> Engine::SendToUnitAgent(const std::string& name, cons
       if (id.starts_with(machine)) matches.push_back(id);
     }
     if (matches.size() > 1) {
-      return absl::InvalidArgumentError(absl::StrCat("machine id prefix ", machine, " matches several machines: ",
+      return absl::InvalidArgumentError(absl::StrCat("machine id prefix ", ShowName(machine), " matches several machines: ",
                                                      absl::StrJoin(matches, ", ")));
     }
     if (matches.empty()) {
       return absl::FailedPreconditionError(
-          absl::StrCat("unit ", name, " is not scheduled on machine ", machine, " (it runs on ",
+          absl::StrCat("unit ", ShowName(name), " is not scheduled on machine ", ShowName(machine), " (it runs on ",
                        absl::StrJoin(runs_on, ", "), ")"));
     }
     chosen = matches[0];

@@ -2,6 +2,7 @@
 
 #include <fnmatch.h>
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
@@ -142,6 +143,14 @@ absl::StatusOr<UnitName> ParseUnitName(std::string_view name) {
         Escape(name), dots + 1));
   }
   return UnitName(std::string(name), at, dot, *type);
+}
+
+std::string ShowName(std::string_view name) {
+  const bool plain = std::all_of(name.begin(), name.end(), [](char c) {
+    return c > ' ' && c < 0x7f && c != '"' && c != '\\';
+  });
+  if (plain && !name.empty()) return std::string(name);
+  return absl::StrCat("\"", Escape(name), "\"");
 }
 
 std::string ExpandSpecifiers(std::string_view value, const UnitName& name) {

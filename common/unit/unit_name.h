@@ -83,6 +83,12 @@ class UnitName {
 // allow.
 absl::StatusOr<UnitName> ParseUnitName(std::string_view name);
 
+// `name` as a message shows it: unchanged when it is printable ASCII with no
+// quote or backslash, else in double quotes with C escapes ("a\nb", "\x1b[2J"),
+// so a hostile name given in a request can neither break a log line nor send
+// control bytes to a terminal.
+std::string ShowName(std::string_view name);
+
 // Expands fleet's specifiers in `value` for `name`: %n (full name), %N (name
 // without suffix), %p (prefix), %i (instance). Any other '%' sequence is kept
 // as written, as fleet does.

@@ -127,6 +127,11 @@ class HostileInputTest : public testing::Test {
       for (const std::string& part : c.says) {
         EXPECT_THAT(status.error_message(), HasSubstr(part));
       }
+      // fleetctl prints the message: a hostile name reaches it escaped.
+      const std::string& message = status.error_message();
+      EXPECT_FALSE(std::any_of(message.begin(), message.end(),
+                               [](char b) { return (b >= 0 && b < ' ') || b == 0x7f; }))
+          << "control bytes in: " << Printable(message);
       const v1::ListUnitsResponse after = MustListAll();
       EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(before, after))
           << "before:\n"
@@ -167,6 +172,7 @@ TEST_F(HostileInputTest, BadUnitNamesAreRefusedSayingWhy) {
        0,
        {"character \\x00 at position 4"}},
       {"newline", "web\n.service", kPlain, false, 0, {"character \\n at position 4"}},
+      {"terminal escape", "\x1b[2J.service", kPlain, false, 0, {"character \\x1b at position 1"}},
       {"300 characters",
        std::string(292, 'a') + ".service",
        kPlain,

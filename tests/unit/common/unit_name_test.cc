@@ -116,6 +116,16 @@ TEST(UnitNameTest, ExpandsFleetSpecifiers) {
   EXPECT_EQ(ExpandSpecifiers("[%p][%i]", *plain), "[db][]");
 }
 
+TEST(UnitNameTest, ShowNameEscapesWhatCouldBreakALineOrATerminal) {
+  EXPECT_EQ(ShowName("web@3.service"), "web@3.service");
+  EXPECT_EQ(ShowName("a\nb.service"), "\"a\\nb.service\"");
+  EXPECT_EQ(ShowName("\x1b[2J.service"), "\"\\x1b[2J.service\"");
+  EXPECT_EQ(ShowName(std::string("a\0z", 3)), "\"a\\x00z\"");
+  EXPECT_EQ(ShowName("a b"), "\"a b\"");
+  EXPECT_EQ(ShowName("a\"b"), "\"a\\\"b\"");
+  EXPECT_EQ(ShowName(""), "\"\"");
+}
+
 TEST(UnitNameTest, GlobMatch) {
   EXPECT_TRUE(UnitNameGlobMatch("web@*.service", "web@3.service"));
   EXPECT_TRUE(UnitNameGlobMatch("web@?.service", "web@3.service"));
