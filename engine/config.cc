@@ -110,6 +110,14 @@ absl::Status ValidateConfig(const EngineConfig& config) {
             advertise, "\" is not one they can reach: give --advertise HOST:PORT (config key "
             "advertise), or --listen with a host that is not a wildcard"));
       }
+      // The store holds every unit file, which the agents run as root: the
+      // link to it is TLS unless the operator asked for plaintext everywhere.
+      if (config.etcd_ca_file.empty() && config.etcd_cert_file.empty() && !config.insecure) {
+        return absl::InvalidArgumentError(
+            "store etcd: the link to etcd is TLS by default: give etcd_ca_file (--etcd-ca-file, "
+            "the CA of etcd's client port) and, when etcd checks client certificates, "
+            "etcd_cert_file and etcd_key_file; or give --insecure to use PLAINTEXT to etcd as well");
+      }
       if (config.leader_ttl < absl::Seconds(1)) {
         return absl::InvalidArgumentError(
             absl::StrCat("leader_ttl ", absl::FormatDuration(config.leader_ttl),

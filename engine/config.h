@@ -11,12 +11,14 @@
 //   store: embedded              embedded | etcd
 //   etcd_endpoints: [127.0.0.1:2379, ...]   etcd client endpoints HOST:PORT (a list, or
 //                                one string separated by commas); needed by store: etcd
-//   etcd_ca_file                 CA of etcd's client port: TLS to etcd when given
+//   etcd_ca_file                 CA of etcd's client port: TLS to etcd (store etcd needs
+//                                it or an etcd client certificate, unless insecure)
 //   etcd_cert_file, etcd_key_file  client certificate for etcd (both or neither)
 //   ca_file, cert_file, key_file TLS files of the engine's API (scripts/pki makes them):
 //                                mutual TLS, every client presents a certificate of this CA
 //                                and is authorized by the role in it (common/tls)
-//   insecure: false              true = serve plaintext, unauthenticated (no TLS files then)
+//   insecure: false              true = serve plaintext, unauthenticated (no TLS files then);
+//                                also allows plaintext to etcd when no etcd_* file is given
 //   advertise: "10.0.0.5:7001"   store etcd: the address other engines send clients and
 //                                agents to when this engine leads (default: listen, with
 //                                the port it bound when that is 0; then listen needs a

@@ -166,8 +166,14 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const EngineConfig& config, con
       options.credentials = *credentials;
       absl::StatusOr<std::unique_ptr<EtcdStore>> store = EtcdStore::Open(options);
       if (!store.ok()) return store.status();
+      if (options.credentials == nullptr) {
+        // ValidateConfig allowed this only with --insecure.
+        LogWarning("fleet-engine: --insecure: the link to etcd at %s is PLAINTEXT; whoever can "
+                   "reach it reads and changes every unit file of the cluster",
+                   absl::StrJoin(config.etcd_endpoints, ","));
+      }
       *description = absl::StrCat("etcd store at ", absl::StrJoin(config.etcd_endpoints, ","),
-                                  options.credentials ? " (TLS)" : " (plaintext)");
+                                  options.credentials ? " (TLS)" : " (PLAINTEXT)");
       return std::unique_ptr<Store>(std::move(*store));
     }
   }

@@ -47,12 +47,19 @@ absl::StatusOr<int> FreePort(std::vector<int>& open_sockets) {
   return ntohs(addr.sin_port);
 }
 
-std::string Url(int port) { return absl::StrCat("http://127.0.0.1:", port); }
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError("cannot read " + path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(int members,
-                                                                absl::Duration timeout) {
+                                                                absl::Duration timeout,
+                                                                std::optional<EtcdTlsFiles> tls) {
   if (members < 1) return absl::InvalidArgumentError("an etcd cluster needs at least 1 member");
   if (access(kEtcd, X_OK) != 0) {
     return absl::FailedPreconditionError(
@@ -60,7 +67,7 @@ absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(int members,
   }
   std::string pattern = (std::filesystem::temp_directory_path() / "fleet-etcd-XXXXXX").string();
   if (mkdtemp(pattern.data()) == nullptr) return absl::InternalError("mkdtemp " + pattern);
-  std::unique_ptr<EtcdCluster> cluster(new EtcdCluster(pattern));
+  std::unique_ptr<EtcdCluster> cluster(new EtcdCluster(pattern, std::move(tls)));
   static std::atomic<int> counter{0};
   cluster->token_ = absl::StrCat("fleet-test-", getpid(), "-", counter++);
 
@@ -109,6 +116,10 @@ std::vector<std::string> EtcdCluster::endpoints() const {
   return out;
 }
 
+std::string EtcdCluster::Url(int port) const {
+  return absl::StrCat(tls_ ? "https" : "http", "://127.0.0.1:", port);
+}
+
 absl::Status EtcdCluster::Spawn(int i, bool new_cluster) {
   Member& m = members_[i];
   std::vector<std::string> initial;
@@ -129,6 +140,12 @@ absl::Status EtcdCluster::Spawn(int i, bool new_cluster) {
       "--logger", "zap",
       "--log-outputs", "stderr",
   };
+  if (tls_) {
+    args.insert(args.end(), {"--cert-file", tls_->cert_file, "--key-file", tls_->key_file,
+                             "--trusted-ca-file", tls_->ca_file, "--client-cert-auth",
+                             "--peer-cert-file", tls_->cert_file, "--peer-key-file", tls_->key_file,
+                             "--peer-trusted-ca-file", tls_->ca_file, "--peer-client-cert-auth"});
+  }
   std::string log = absl::StrCat(dir_, "/", m.name, ".log");
   // Everything the child needs is prepared before fork: after it, only
   // async-signal-safe calls.
@@ -187,8 +204,19 @@ absl::Status EtcdCluster::WaitHealthy(int i, absl::Duration timeout) {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
-  auto channel =
-      grpc::CreateCustomChannel(endpoint(i), grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (tls_) {
+    grpc::SslCredentialsOptions ssl;
+    for (auto [path, field] : {std::pair{&tls_->ca_file, &ssl.pem_root_certs},
+                               std::pair{&tls_->cert_file, &ssl.pem_cert_chain},
+                               std::pair{&tls_->key_file, &ssl.pem_private_key}}) {
+      absl::StatusOr<std::string> text = ReadFile(*path);
+      if (!text.ok()) return text.status();
+      *field = *text;
+    }
+    credentials = grpc::SslCredentials(ssl);
+  }
+  auto channel = grpc::CreateCustomChannel(endpoint(i), credentials, args);
   auto kv = etcdserverpb::KV::NewStub(channel);
   absl::Time deadline = absl::Now() + timeout;
   std::string last = "not started";

@@ -130,6 +130,14 @@ TEST(EngineConfigTest, ValidateConfigChecksSettingsThatGoTogether) {
   EXPECT_EQ(no_endpoints.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(no_endpoints.message(), HasSubstr("etcd_endpoints"));
   config.etcd_endpoints = {"127.0.0.1:2379"};
+  absl::Status plaintext = ValidateConfig(config);
+  EXPECT_EQ(plaintext.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(plaintext.message(), HasSubstr("the link to etcd is TLS by default"));
+  EXPECT_THAT(plaintext.message(), HasSubstr("--etcd-ca-file"));
+  config.insecure = true;
+  EXPECT_TRUE(ValidateConfig(config).ok()) << "plaintext to etcd when asked for";
+  config.insecure = false;
+  config.etcd_ca_file = "/etc/fleet/etcd-ca.pem";
   EXPECT_TRUE(ValidateConfig(config).ok());
   config.etcd_cert_file = "/etc/fleet/etcd-client.pem";
   absl::Status half = ValidateConfig(config);
@@ -143,6 +151,7 @@ TEST(EngineConfigTest, EtcdEnginesNeedAnAddressOthersCanReach) {
   EngineConfig config;
   config.store = StoreKind::kEtcd;
   config.etcd_endpoints = {"127.0.0.1:2379"};
+  config.etcd_ca_file = "/etc/fleet/etcd-ca.pem";
   for (const char* unreachable : {"0.0.0.0:7001", "[::]:7001"}) {
     config.listen = unreachable;
     absl::Status s = ValidateConfig(config);
