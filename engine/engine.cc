@@ -310,11 +310,6 @@ absl::StatusOr<v1::Unit> Engine::WriteUnitLocked(const UnitRecord* existing, v1:
 
 absl::StatusOr<v1::CreateUnitResponse> Engine::CreateUnit(const v1::CreateUnitRequest& request) {
   const std::string& name = request.name();
-  if (request.contents().size() > kMaxUnitContentsBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("unit ", ShowName(name), ": the file is ", request.contents().size(),
-                                                   " bytes; the limit is 2 MiB (", kMaxUnitContentsBytes,
-                                                   " bytes)"));
-  }
   if (absl::Status s = CheckKnownState(name, request.desired_state()); !s.ok()) return s;
   absl::StatusOr<ParsedUnit> parsed = ParseUnit(name, request.contents());
   if (!parsed.ok()) {

@@ -96,7 +96,6 @@ inline constexpr char kSchedulePrefix[] = "/fleet/schedule/";
 inline constexpr char kMachinesPrefix[] = "/fleet/machines/";
 
 // Limits of the API.
-inline constexpr size_t kMaxUnitContentsBytes = 2 * 1024 * 1024;
 inline constexpr int kDefaultPageSize = 1000;
 inline constexpr int kMaxPageSize = 10000;
 inline constexpr size_t kMaxMachineIdBytes = 128;

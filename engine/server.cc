@@ -25,7 +25,8 @@ absl::StatusOr<std::unique_ptr<EngineServer>> EngineServer::Start(Engine* engine
   builder.AddListeningPort(options.listen, credentials, &server->port_);
   builder.RegisterService(&server->fleet_service_);
   builder.RegisterService(&server->agent_service_);
-  // Unit files are up to 2 MiB; leave room for the rest of the message.
+  // Unit files are up to 1 MiB (kMaxUnitFileSize); a larger one still arrives
+  // and is refused by the parser with a message that says the limit.
   builder.SetMaxReceiveMessageSize(4 * 1024 * 1024);
   // A second engine on a port in use must fail, not share it (SO_REUSEPORT).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

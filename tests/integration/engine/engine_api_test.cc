@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/unit/unit_file.h"
 #include "engine/engine.h"
 #include "engine/leadership.h"
 #include "engine/server.h"
@@ -203,10 +204,10 @@ TEST_F(EngineApiTest, BadInputIsRefusedWithAClearMessageAndChangesNothing) {
   grpc::Status bad_name = Create("../etc/passwd", kPlain, v1::DESIRED_STATE_LAUNCHED);
   EXPECT_EQ(bad_name.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 
-  std::string big = std::string(kPlain) + "# " + std::string(kMaxUnitContentsBytes, 'x') + "\n";
+  std::string big = std::string(kPlain) + "# " + std::string(kMaxUnitFileSize, 'x') + "\n";
   grpc::Status too_big = Create("big.service", big, v1::DESIRED_STATE_LAUNCHED);
   EXPECT_EQ(too_big.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(too_big.error_message(), HasSubstr("limit is 2 MiB"));
+  EXPECT_THAT(too_big.error_message(), HasSubstr("(1 MiB) are allowed"));
 
   grpc::Status unknown_state = SetState("keep.service", static_cast<v1::DesiredState>(9));
   EXPECT_EQ(unknown_state.error_code(), grpc::StatusCode::INVALID_ARGUMENT);

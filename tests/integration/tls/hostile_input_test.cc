@@ -36,7 +36,7 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr char kPlain[] = "[Service]\nExecStart=/bin/sleep 1000\n";
-constexpr size_t kTwoMiB = 2 * 1024 * 1024;
+constexpr size_t kOneMiB = 1024 * 1024;  // the limit of a unit file
 // A request's deadline, as fleetctl's default: a good call must finish in it.
 constexpr auto kDeadline = std::chrono::seconds(10);
 
@@ -187,17 +187,11 @@ TEST_F(HostileInputTest, BadUnitNamesAreRefusedSayingWhy) {
 }
 
 TEST_F(HostileInputTest, ContentsOverTheLimitAreRefusedSayingTheLimit) {
-  std::string big = kPlain + std::string(kTwoMiB + 1 - std::string(kPlain).size(), '#');
-  std::string over_file_limit = std::string(kPlain) + "# " + std::string(1024 * 1024, 'x') + "\n";
+  std::string big = kPlain + std::string(kOneMiB + 1 - std::string(kPlain).size(), '#');
   ExpectEachRefusedAndNothingChanged({
-      {"2 MiB + 1", "big.service", big, false, 0, {"big.service", "2097153 bytes", "2 MiB"}},
-      {"2 MiB + 1 over the unit", "web.service", big, true, 0, {"web.service", "2097153 bytes"}},
-      {"over the unit-file limit",
-       "web.service",
-       over_file_limit,
-       true,
-       0,
-       {"web.service", absl::StrCat(over_file_limit.size(), " bytes"), "1 MiB"}},
+      {"1 MiB + 1", "big.service", big, false, 0, {"big.service", "1048577 bytes", "(1 MiB) are allowed"}},
+      {"1 MiB + 1 over the unit", "web.service", big, true, 0, {"web.service", "1048577 bytes"}},
+      {"3 MiB", "big.service", std::string(3 * kOneMiB, '#'), false, 0, {"3145728 bytes", "1 MiB"}},
   });
 }
 
@@ -320,10 +314,10 @@ TEST_F(HostileInputTest, FloodOfBadRequestsLeavesTheEngineResponsive) {
       std::unique_ptr<v1::Fleet::Stub> stub = NewStub();
       for (int i = t; i < kBadRequests; i += kFloodThreads) {
         const auto& [name, contents] = bad[static_cast<size_t>(i) % bad.size()];
-        // Every 500th request is also too large (2 MiB + 1 byte of contents).
+        // Every 500th request is also too large (1 MiB + 1 byte of contents).
         grpc::Status status =
             i % 500 == 0 ? Create(stub.get(), "big.service",
-                                  contents + std::string(kTwoMiB + 1 - contents.size(), '#'), true)
+                                  contents + std::string(kOneMiB + 1 - contents.size(), '#'), true)
                          : Create(stub.get(), name, contents, true);
         if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
           refused.fetch_add(1);

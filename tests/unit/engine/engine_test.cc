@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
+#include "common/unit/unit_file.h"
 #include "engine/store/embedded_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -235,10 +236,10 @@ TEST_F(EngineTest, BadInputIsRefusedWithAClearMessageAndChangesNothing) {
   EXPECT_EQ(bad_name.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(bad_name.status().message(), HasSubstr("no/slash.service"));
 
-  std::string big = std::string(kPlain) + "# " + std::string(kMaxUnitContentsBytes, 'x') + "\n";
+  std::string big = std::string(kPlain) + "# " + std::string(kMaxUnitFileSize, 'x') + "\n";
   auto too_big = Create("big.service", big);
   EXPECT_EQ(too_big.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(too_big.status().message(), HasSubstr("2 MiB"));
+  EXPECT_THAT(too_big.status().message(), HasSubstr("(1 MiB) are allowed"));
 
   auto unknown_state = Create("keep.service", kPlain, static_cast<v1::DesiredState>(7));
   EXPECT_EQ(unknown_state.status().code(), absl::StatusCode::kInvalidArgument);
