@@ -8,11 +8,12 @@
 
 namespace fleet::agent {
 
-// OK when `name` is a valid systemd unit name: "prefix.type", at most 255
-// bytes, prefix of [A-Za-z0-9:_.\-] with at most one '@' (template "a@.service"
-// or instance "a@x.service"), a known unit type suffix, no "..", no '/'.
-// InvalidArgument naming the problem otherwise. A name that passes is safe to
-// use as a file name inside the unit dir.
+// OK when `name` is a valid unit name by common/unit's ParseUnitName, the
+// rules the engine accepts at submit: systemd's ("prefix.type", at most 255
+// bytes, [A-Za-z0-9:_.\-@\\], a known type suffix; the instance of
+// "a@x.service" may hold '@'), and no "..", no leading '.'. InvalidArgument
+// naming the problem otherwise. A name that passes is safe to use as a file
+// name inside the unit dir.
 absl::Status ValidateUnitName(absl::string_view name);
 
 // True when the unit file has an [Install] section (so fleet enables it).
