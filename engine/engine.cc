@@ -40,7 +40,7 @@ std::string StateName(DesiredState state) {
 // INVALID_ARGUMENT for a value that is not one of the enum's states.
 absl::Status CheckKnownState(const std::string& unit, int value) {
   if (!v1::DesiredState_IsValid(value)) {
-    return absl::InvalidArgumentError(absl::StrCat("unit ", unit, ": unknown desired state ", value,
+    return absl::InvalidArgumentError(absl::StrCat("unit ", ShowName(unit), ": unknown desired state ", value,
                                                    " (use inactive, loaded or launched)"));
   }
   return absl::OkStatus();
@@ -226,15 +226,21 @@ absl::StatusOr<TxnResult> Engine::CommitImplLocked(Transaction txn, bool release
   return result;
 }
 
-void Engine::BeginUnitWriteLocked(const std::string& name) {
-  auto free = [this, &name]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return !writes_held_ && !units_in_flight_.contains(name);
+void Engine::BeginUnitWritesLocked(const std::vector<std::string>& names) {
+  auto free = [this, &names]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !writes_held_ && std::none_of(names.begin(), names.end(), [this](const std::string& name)
+                                             ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                                               return units_in_flight_.contains(name);
+                                             });
   };
+  // All at once: taking them one by one could deadlock two overlapping batches.
   mu_.Await(absl::Condition(&free));
-  units_in_flight_.insert(name);
+  units_in_flight_.insert(names.begin(), names.end());
 }
 
-void Engine::EndUnitWriteLocked(const std::string& name) { units_in_flight_.erase(name); }
+void Engine::EndUnitWritesLocked(const std::vector<std::string>& names) {
+  for (const std::string& name : names) units_in_flight_.erase(name);
+}
 
 void Engine::DrainUnitWritesLocked() {
   writes_held_ = true;
@@ -324,8 +330,9 @@ absl::StatusOr<v1::CreateUnitResponse> Engine::CreateUnit(const v1::CreateUnitRe
   }
 
   absl::MutexLock lock(&mu_);
-  BeginUnitWriteLocked(name);
-  absl::Cleanup end_write = [this, &name]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { EndUnitWriteLocked(name); };
+  const std::vector<std::string> slot = {name};
+  BeginUnitWritesLocked(slot);
+  absl::Cleanup end_write = [this, &slot]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { EndUnitWritesLocked(slot); };
   v1::CreateUnitResponse response;
   auto it = units_.find(name);
   const UnitRecord* existing = it == units_.end() ? nullptr : &it->second;
@@ -394,40 +401,99 @@ absl::StatusOr<v1::ListUnitsResponse> Engine::ListUnits(const v1::ListUnitsReque
 }
 
 absl::StatusOr<v1::Unit> Engine::SetUnitDesiredState(const v1::SetUnitDesiredStateRequest& request) {
-  const std::string& name = request.name();
-  if (name.empty()) return absl::InvalidArgumentError("unit name is empty");
-  if (absl::Status s = CheckKnownState(name, request.desired_state()); !s.ok()) return s;
-  if (request.desired_state() == v1::DESIRED_STATE_UNSPECIFIED) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unit ", ShowName(name), ": no desired state given (use inactive, loaded or launched)"));
+  v1::SetUnitsDesiredStateRequest one;
+  one.add_names(request.name());
+  one.set_desired_state(request.desired_state());
+  absl::StatusOr<v1::SetUnitsDesiredStateResponse> result = SetUnitsDesiredState(one);
+  if (!result.ok()) return result.status();
+  return std::move(*result->mutable_units(0));
+}
+
+absl::StatusOr<v1::SetUnitsDesiredStateResponse> Engine::SetUnitsDesiredState(
+    const v1::SetUnitsDesiredStateRequest& request) {
+  const std::vector<std::string> names(request.names().begin(), request.names().end());
+  if (names.empty()) return absl::InvalidArgumentError("no unit named");
+  if (names.size() > static_cast<size_t>(kMaxOpsPerTxn)) {
+    return absl::InvalidArgumentError(absl::StrCat(names.size(), " units in one request; at most ",
+                                                   kMaxOpsPerTxn, " (split the list)"));
+  }
+  const v1::DesiredState wanted = request.desired_state();
+  absl::flat_hash_set<std::string> seen;
+  for (const std::string& name : names) {
+    if (name.empty()) return absl::InvalidArgumentError("unit name is empty");
+    if (!seen.insert(name).second) {
+      return absl::InvalidArgumentError(absl::StrCat("unit ", ShowName(name), " is named twice"));
+    }
+    if (absl::Status s = CheckKnownState(name, wanted); !s.ok()) return s;
+    if (wanted == v1::DESIRED_STATE_UNSPECIFIED) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unit ", ShowName(name), ": no desired state given (use inactive, loaded or launched)"));
+    }
   }
   absl::MutexLock lock(&mu_);
-  BeginUnitWriteLocked(name);
-  absl::Cleanup end_write = [this, &name]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { EndUnitWriteLocked(name); };
-  auto it = units_.find(name);
-  if (it == units_.end()) return absl::NotFoundError(absl::StrCat("unit ", ShowName(name), " not found"));
-  const UnitRecord& existing = it->second;
-  if (existing.is_template && Runs(request.desired_state())) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("unit ", ShowName(name), " is a template: it cannot be ", StateName(request.desired_state()),
-                     "; start an instance of it instead"));
+  BeginUnitWritesLocked(names);
+  absl::Cleanup end_writes = [this, &names]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    EndUnitWritesLocked(names);
+  };
+  // Every name is checked before anything is written: all change, or none.
+  Transaction txn;
+  std::vector<std::string> changing;
+  for (const std::string& name : names) {
+    auto it = units_.find(name);
+    if (it == units_.end()) return absl::NotFoundError(absl::StrCat("unit ", ShowName(name), " not found"));
+    const v1::Unit& unit = it->second.unit;
+    if (it->second.is_template && Runs(wanted)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("unit ", ShowName(name), " is a template: it cannot be ", StateName(wanted),
+                       "; start an instance of it instead"));
+    }
+    if (unit.desired_state() == wanted) continue;
+    v1::Unit changed = unit;
+    changed.clear_create_revision();
+    changed.clear_mod_revision();
+    changed.set_desired_state(wanted);
+    Compare unchanged;
+    unchanged.key = kUnitsPrefix + name;
+    unchanged.target = Compare::Target::kModRevision;
+    unchanged.result = Compare::Result::kEqual;
+    unchanged.number = unit.mod_revision();
+    txn.compares.push_back(std::move(unchanged));
+    Operation put;
+    put.kind = Operation::Kind::kPut;
+    put.key = kUnitsPrefix + name;
+    put.value = changed.SerializeAsString();
+    txn.on_success.push_back(std::move(put));
+    changing.push_back(name);
   }
-  if (existing.unit.desired_state() == request.desired_state()) return existing.unit;
-  v1::Unit unit = existing.unit;
-  unit.set_desired_state(request.desired_state());
-  absl::StatusOr<v1::Unit> written = WriteUnitLocked(&existing, std::move(unit));
-  if (!written.ok()) return written.status();
-  UnitRecord record = existing;
-  record.unit = *written;
-  PutUnitLocked(record);
-  return record.unit;
+  if (!changing.empty()) {
+    absl::StatusOr<TxnResult> result = CommitUnitLocked(std::move(txn));
+    if (!result.ok()) return result.status();
+    if (!result->succeeded) {
+      return absl::AbortedError(absl::StrCat(
+          changing.size() == 1 ? absl::StrCat("unit ", ShowName(changing[0]))
+                               : absl::StrCat("one of the ", changing.size(), " units"),
+          " changed in the store meanwhile; nothing was changed; retry"));
+    }
+    // The write slots kept every other writer of these units away, and a
+    // reload waits for them: the records are as they were before the commit.
+    for (const std::string& name : changing) {
+      UnitRecord record = units_.at(name);
+      record.unit.set_desired_state(wanted);
+      record.unit.set_mod_revision(result->revision);
+      PutUnitLocked(std::move(record));
+    }
+  }
+  v1::SetUnitsDesiredStateResponse response;
+  for (const std::string& name : names) *response.add_units() = units_.at(name).unit;
+  return response;
 }
 
 absl::Status Engine::DestroyUnit(const std::string& name) {
   if (name.empty()) return absl::InvalidArgumentError("unit name is empty");
   absl::MutexLock lock(&mu_);
-  BeginUnitWriteLocked(name);
-  absl::Cleanup end_write = [this, &name]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { EndUnitWriteLocked(name); };
+  const std::vector<std::string> slot = {name};
+  BeginUnitWritesLocked(slot);
+  absl::Cleanup end_write = [this, &slot]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { EndUnitWritesLocked(slot); };
   auto it = units_.find(name);
   if (it == units_.end()) return absl::NotFoundError(absl::StrCat("unit ", ShowName(name), " not found"));
   Transaction txn;

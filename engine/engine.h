@@ -47,7 +47,7 @@
 // on losing it, it closes the agent streams (agents go to the new leader) and
 // keeps the last known state for reads. Wake() makes the loop Tick at once.
 //
-// Concurrency of writes. CreateUnit, SetUnitDesiredState and DestroyUnit
+// Concurrency of writes. CreateUnit, SetUnit(s)DesiredState and DestroyUnit
 // release the engine's mutex while their transaction is in the store (an
 // fdatasync), so concurrent requests share one group commit of the embedded
 // store instead of queueing for the mutex one fsync each; reads go on
@@ -155,6 +155,11 @@ class Engine {
   absl::StatusOr<fleet::v1::ListUnitsResponse> ListUnits(const fleet::v1::ListUnitsRequest& request);
   absl::StatusOr<fleet::v1::Unit> SetUnitDesiredState(
       const fleet::v1::SetUnitDesiredStateRequest& request);
+  // Up to kMaxOpsPerTxn units in one transaction: all change or none
+  // (INVALID_ARGUMENT for too many, empty or duplicated names; NOT_FOUND or
+  // FAILED_PRECONDITION naming the first unit that cannot change).
+  absl::StatusOr<fleet::v1::SetUnitsDesiredStateResponse> SetUnitsDesiredState(
+      const fleet::v1::SetUnitsDesiredStateRequest& request);
   absl::Status DestroyUnit(const std::string& name);
   absl::StatusOr<fleet::v1::ListUnitStatesResponse> ListUnitStates(
       const fleet::v1::ListUnitStatesRequest& request);
@@ -258,10 +263,10 @@ class Engine {
   // the store's Txn.
   absl::StatusOr<TxnResult> CommitImplLocked(Transaction txn, bool release)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Waits (mu_ released meanwhile) until no write of unit `name` is in flight
-  // and Tick does not hold writes back; then marks `name` as in flight.
-  void BeginUnitWriteLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void EndUnitWriteLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Waits (mu_ released meanwhile) until no write of any of `names` is in
+  // flight and Tick does not hold writes back; then marks them all in flight.
+  void BeginUnitWritesLocked(const std::vector<std::string>& names) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EndUnitWritesLocked(const std::vector<std::string>& names) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Holds new unit writes back and waits (mu_ released meanwhile) until the
   // ones in flight have landed in memory.
   void DrainUnitWritesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

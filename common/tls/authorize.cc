@@ -26,6 +26,7 @@ constexpr Rule kRules[] = {
     {"/fleet.v1.Fleet/GetUnit", Access::kRead},
     {"/fleet.v1.Fleet/ListUnits", Access::kRead},
     {"/fleet.v1.Fleet/SetUnitDesiredState", Access::kWrite},
+    {"/fleet.v1.Fleet/SetUnitsDesiredState", Access::kWrite},
     {"/fleet.v1.Fleet/DestroyUnit", Access::kWrite},
     {"/fleet.v1.Fleet/ListUnitStates", Access::kRead},
     {"/fleet.v1.Fleet/ListMachines", Access::kRead},

@@ -86,6 +86,16 @@ grpc::Status FleetService::SetUnitDesiredState(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status FleetService::SetUnitsDesiredState(grpc::ServerContext* context,
+                                                const v1::SetUnitsDesiredStateRequest* request,
+                                                v1::SetUnitsDesiredStateResponse* response) {
+  if (grpc::Status s = CheckLeader(context); !s.ok()) return s;
+  absl::StatusOr<v1::SetUnitsDesiredStateResponse> result = engine_->SetUnitsDesiredState(*request);
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
 grpc::Status FleetService::DestroyUnit(grpc::ServerContext* context, const v1::DestroyUnitRequest* request,
                                        v1::DestroyUnitResponse* /*response*/) {
   if (grpc::Status s = CheckLeader(context); !s.ok()) return s;

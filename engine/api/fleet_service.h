@@ -41,6 +41,9 @@ class FleetService final : public fleet::v1::Fleet::Service {
                        fleet::v1::Unit* response) override;
   grpc::Status ListUnits(grpc::ServerContext* context, const fleet::v1::ListUnitsRequest* request,
                          fleet::v1::ListUnitsResponse* response) override;
+  grpc::Status SetUnitsDesiredState(grpc::ServerContext* context,
+                                    const fleet::v1::SetUnitsDesiredStateRequest* request,
+                                    fleet::v1::SetUnitsDesiredStateResponse* response) override;
   grpc::Status SetUnitDesiredState(grpc::ServerContext* context,
                                    const fleet::v1::SetUnitDesiredStateRequest* request,
                                    fleet::v1::Unit* response) override;

@@ -180,6 +180,64 @@ class EngineTest : public testing::Test {
 
 // --- Units -----------------------------------------------------------------
 
+absl::StatusOr<v1::SetUnitsDesiredStateResponse> SetStates(Engine& engine, const std::vector<std::string>& names,
+                                                          v1::DesiredState state) {
+  v1::SetUnitsDesiredStateRequest request;
+  for (const std::string& name : names) request.add_names(name);
+  request.set_desired_state(state);
+  return engine.SetUnitsDesiredState(request);
+}
+
+TEST_F(EngineTest, SetUnitsDesiredStateChangesAllInOneTransactionAndSurvivesARestart) {
+  for (const char* name : {"a.service", "b.service", "c.service"}) ASSERT_TRUE(Create(name, kPlain).ok());
+  ASSERT_TRUE(SetState("b.service", v1::DESIRED_STATE_LAUNCHED).ok());
+  auto set = SetStates(*engine_, {"c.service", "a.service", "b.service"}, v1::DESIRED_STATE_LAUNCHED);
+  ASSERT_TRUE(set.ok()) << set.status();
+  ASSERT_EQ(set->units_size(), 3);
+  EXPECT_EQ(set->units(0).name(), "c.service") << "in the order of the request";
+  EXPECT_EQ(set->units(1).name(), "a.service");
+  for (const v1::Unit& unit : set->units()) EXPECT_EQ(unit.desired_state(), v1::DESIRED_STATE_LAUNCHED);
+  // a and c changed in one transaction (one revision); b was launched already.
+  EXPECT_EQ(set->units(0).mod_revision(), set->units(1).mod_revision());
+  EXPECT_LT(set->units(2).mod_revision(), set->units(0).mod_revision());
+  EXPECT_EQ(set->units(0).create_revision(), engine_->GetUnit("c.service")->create_revision());
+
+  Restart();
+  for (const char* name : {"a.service", "b.service", "c.service"}) {
+    EXPECT_EQ(engine_->GetUnit(name)->desired_state(), v1::DESIRED_STATE_LAUNCHED) << name;
+  }
+}
+
+TEST_F(EngineTest, SetUnitsDesiredStateChangesNothingWhenOneNameCannotChange) {
+  ASSERT_TRUE(Create("a.service", kPlain).ok());
+  ASSERT_TRUE(Create("b.service", kPlain).ok());
+  ASSERT_TRUE(Create("web@.service", kPlain).ok());
+  ASSERT_TRUE(engine_->Tick().ok());
+  ASSERT_FALSE(engine_->ReconcilePending());
+  const std::vector<std::string> before = StoredKeys();
+  struct Case {
+    std::vector<std::string> names;
+    absl::StatusCode code;
+    std::string says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"a.service", "missing.service", "b.service"}, absl::StatusCode::kNotFound, "unit missing.service not found"},
+           {{"a.service", "web@.service"}, absl::StatusCode::kFailedPrecondition, "web@.service is a template"},
+           {{"a.service", "b.service", "a.service"}, absl::StatusCode::kInvalidArgument, "a.service is named twice"},
+           {{"a.service", ""}, absl::StatusCode::kInvalidArgument, "unit name is empty"},
+           {{}, absl::StatusCode::kInvalidArgument, "no unit named"},
+           {std::vector<std::string>(kMaxOpsPerTxn + 1, "a.service"), absl::StatusCode::kInvalidArgument,
+            "129 units in one request; at most 128"},
+       }) {
+    auto set = SetStates(*engine_, c.names, v1::DESIRED_STATE_LAUNCHED);
+    EXPECT_EQ(set.status().code(), c.code) << set.status();
+    EXPECT_THAT(set.status().message(), HasSubstr(c.says));
+  }
+  EXPECT_EQ(StoredKeys(), before) << "nothing was written";
+  EXPECT_EQ(engine_->GetUnit("a.service")->desired_state(), v1::DESIRED_STATE_INACTIVE);
+  EXPECT_FALSE(engine_->ReconcilePending()) << "nothing changed in memory either";
+}
+
 TEST_F(EngineTest, CreateGetAndSameContentsIsANoOp) {
   auto created = Create("web.service", kPlain, v1::DESIRED_STATE_LAUNCHED);
   ASSERT_TRUE(created.ok()) << created.status();
