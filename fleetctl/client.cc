@@ -288,17 +288,25 @@ absl::StatusOr<std::vector<v1::Unit>> Client::ListUnits(const std::string& name_
   return units;
 }
 
-absl::StatusOr<v1::Unit> Client::SetDesiredState(const std::string& name,
-                                                 v1::DesiredState state) {
-  v1::SetUnitDesiredStateRequest request;
-  request.set_name(name);
-  request.set_desired_state(state);
-  v1::Unit unit;
-  absl::Status s = Call([&](v1::Fleet::Stub& stub, grpc::ClientContext& c) {
-    return stub.SetUnitDesiredState(&c, request, &unit);
-  });
-  if (!s.ok()) return s;
-  return unit;
+absl::Status Client::SetDesiredStates(const std::vector<std::string>& names, v1::DesiredState state) {
+  constexpr size_t kMaxPerRequest = 128;  // the engine's kMaxOpsPerTxn
+  for (size_t first = 0; first < names.size(); first += kMaxPerRequest) {
+    v1::SetUnitsDesiredStateRequest request;
+    for (size_t i = first; i < std::min(names.size(), first + kMaxPerRequest); ++i) {
+      request.add_names(names[i]);
+    }
+    request.set_desired_state(state);
+    v1::SetUnitsDesiredStateResponse response;
+    absl::Status s = Call([&](v1::Fleet::Stub& stub, grpc::ClientContext& c) {
+      return stub.SetUnitsDesiredState(&c, request, &response);
+    });
+    if (!s.ok() && first > 0) {
+      return absl::Status(s.code(), absl::StrCat(s.message(), " (the first ", first, " of the ",
+                                                 names.size(), " units were changed)"));
+    }
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Client::DestroyUnit(const std::string& name) {

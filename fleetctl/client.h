@@ -78,7 +78,11 @@ class Client {
   absl::StatusOr<v1::Unit> GetUnit(const std::string& name);
   absl::StatusOr<std::vector<v1::Unit>> ListUnits(const std::string& name_glob,
                                                   bool omit_contents);
-  absl::StatusOr<v1::Unit> SetDesiredState(const std::string& name, v1::DesiredState state);
+  // Sets the desired state of every unit of `names`, up to 128 per request
+  // (the engine's limit; each request changes all its units or none). On an
+  // error, the requests before it stay applied and the message says how many
+  // units they changed.
+  absl::Status SetDesiredStates(const std::vector<std::string>& names, v1::DesiredState state);
   absl::Status DestroyUnit(const std::string& name);
   absl::StatusOr<std::vector<v1::UnitStatus>> ListUnitStates(const std::string& name_glob);
   absl::StatusOr<std::vector<v1::Machine>> ListMachines();

@@ -19,12 +19,10 @@ int SetStateAndWait(Context& context, const std::vector<std::string>& names,
                     const BlockFlags& block) {
   auto client = context.client();
   if (!client.ok()) return context.Fail(client.status());
-  for (const auto& name : names) {
-    auto set = (*client)->SetDesiredState(name, state);
-    if (!set.ok()) {
-      context.err() << "Error: unit " << name << ": " << set.status().message() << "\n";
-      return kExitFailed;
-    }
+  // The engine's message names the unit that could not change.
+  if (absl::Status set = (*client)->SetDesiredStates(names, state); !set.ok()) {
+    context.err() << "Error: " << set.message() << "\n";
+    return kExitFailed;
   }
   if (block.no_block) {
     for (const auto& name : names) {
