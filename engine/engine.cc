@@ -413,9 +413,9 @@ absl::StatusOr<v1::SetUnitsDesiredStateResponse> Engine::SetUnitsDesiredState(
     const v1::SetUnitsDesiredStateRequest& request) {
   const std::vector<std::string> names(request.names().begin(), request.names().end());
   if (names.empty()) return absl::InvalidArgumentError("no unit named");
-  if (names.size() > static_cast<size_t>(kMaxOpsPerTxn)) {
+  if (names.size() > static_cast<size_t>(kMaxUnitsPerStateChange)) {
     return absl::InvalidArgumentError(absl::StrCat(names.size(), " units in one request; at most ",
-                                                   kMaxOpsPerTxn, " (split the list)"));
+                                                   kMaxUnitsPerStateChange, " (split the list)"));
   }
   const v1::DesiredState wanted = request.desired_state();
   absl::flat_hash_set<std::string> seen;

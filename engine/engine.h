@@ -100,6 +100,9 @@ inline constexpr int kDefaultPageSize = 1000;
 inline constexpr int kMaxPageSize = 10000;
 inline constexpr size_t kMaxMachineIdBytes = 128;
 inline constexpr int kMaxOpsPerTxn = 128;
+// Units per SetUnitsDesiredState: one compare each, plus the leadership
+// guard's, must stay within etcd's 128 compares per transaction.
+inline constexpr int kMaxUnitsPerStateChange = 100;
 // Above this many machines to update at once, their sets come from one pass.
 inline constexpr size_t kBulkSetThreshold = 16;
 
@@ -155,7 +158,7 @@ class Engine {
   absl::StatusOr<fleet::v1::ListUnitsResponse> ListUnits(const fleet::v1::ListUnitsRequest& request);
   absl::StatusOr<fleet::v1::Unit> SetUnitDesiredState(
       const fleet::v1::SetUnitDesiredStateRequest& request);
-  // Up to kMaxOpsPerTxn units in one transaction: all change or none
+  // Up to kMaxUnitsPerStateChange units in one transaction: all change or none
   // (INVALID_ARGUMENT for too many, empty or duplicated names; NOT_FOUND or
   // FAILED_PRECONDITION naming the first unit that cannot change).
   absl::StatusOr<fleet::v1::SetUnitsDesiredStateResponse> SetUnitsDesiredState(

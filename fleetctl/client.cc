@@ -289,7 +289,7 @@ absl::StatusOr<std::vector<v1::Unit>> Client::ListUnits(const std::string& name_
 }
 
 absl::Status Client::SetDesiredStates(const std::vector<std::string>& names, v1::DesiredState state) {
-  constexpr size_t kMaxPerRequest = 128;  // the engine's kMaxOpsPerTxn
+  constexpr size_t kMaxPerRequest = 100;  // the engine's kMaxUnitsPerStateChange
   for (size_t first = 0; first < names.size(); first += kMaxPerRequest) {
     v1::SetUnitsDesiredStateRequest request;
     for (size_t i = first; i < std::min(names.size(), first + kMaxPerRequest); ++i) {

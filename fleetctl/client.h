@@ -78,7 +78,7 @@ class Client {
   absl::StatusOr<v1::Unit> GetUnit(const std::string& name);
   absl::StatusOr<std::vector<v1::Unit>> ListUnits(const std::string& name_glob,
                                                   bool omit_contents);
-  // Sets the desired state of every unit of `names`, up to 128 per request
+  // Sets the desired state of every unit of `names`, up to 100 per request
   // (the engine's limit; each request changes all its units or none). On an
   // error, the requests before it stay applied and the message says how many
   // units they changed.

@@ -226,8 +226,8 @@ TEST_F(EngineTest, SetUnitsDesiredStateChangesNothingWhenOneNameCannotChange) {
            {{"a.service", "b.service", "a.service"}, absl::StatusCode::kInvalidArgument, "a.service is named twice"},
            {{"a.service", ""}, absl::StatusCode::kInvalidArgument, "unit name is empty"},
            {{}, absl::StatusCode::kInvalidArgument, "no unit named"},
-           {std::vector<std::string>(kMaxOpsPerTxn + 1, "a.service"), absl::StatusCode::kInvalidArgument,
-            "129 units in one request; at most 128"},
+           {std::vector<std::string>(kMaxUnitsPerStateChange + 1, "a.service"), absl::StatusCode::kInvalidArgument,
+            "101 units in one request; at most 100"},
        }) {
     auto set = SetStates(*engine_, c.names, v1::DESIRED_STATE_LAUNCHED);
     EXPECT_EQ(set.status().code(), c.code) << set.status();

@@ -20,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/engine.h"
 #include "fleet/v1/fleet.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
@@ -108,6 +109,38 @@ TEST_F(EngineOnEtcdTest, UnitsSurviveAnEngineRestartBecauseTheyAreInEtcd) {
   EXPECT_EQ(listed.units(1).desired_state(), v1::DESIRED_STATE_LAUNCHED);
   kill(second->pid, SIGTERM);
   EXPECT_EQ(second->Wait(), 0);
+}
+
+// One compare per unit plus the leader's guard: the largest batch must fit
+// etcd's 128 compares per transaction.
+TEST_F(EngineOnEtcdTest, TheLargestBatchOfStateChangesFitsOneEtcdTransaction) {
+  absl::StatusOr<std::unique_ptr<test::EtcdCluster>> etcd = test::EtcdCluster::Start(1);
+  ASSERT_TRUE(etcd.ok()) << etcd.status();
+  EngineProcess* engine = StartEngine(**etcd);
+  ASSERT_NE(engine, nullptr);
+  ASSERT_TRUE(engine->ReadUntil("this engine is now the leader")) << engine->output;
+  auto client = Client(*engine);
+  v1::SetUnitsDesiredStateRequest request;
+  for (int i = 0; i < kMaxUnitsPerStateChange; ++i) {
+    const std::string name = absl::StrCat("u", i, ".service");
+    grpc::ClientContext context;
+    v1::CreateUnitRequest create;
+    create.set_name(name);
+    create.set_contents(kPlain);
+    v1::CreateUnitResponse created;
+    ASSERT_TRUE(client->CreateUnit(&context, create, &created).ok()) << name;
+    request.add_names(name);
+  }
+  request.set_desired_state(v1::DESIRED_STATE_LAUNCHED);
+  grpc::ClientContext context;
+  v1::SetUnitsDesiredStateResponse response;
+  grpc::Status set = client->SetUnitsDesiredState(&context, request, &response);
+  ASSERT_TRUE(set.ok()) << set.error_message();
+  ASSERT_EQ(response.units_size(), kMaxUnitsPerStateChange);
+  for (const v1::Unit& unit : response.units()) {
+    EXPECT_EQ(unit.desired_state(), v1::DESIRED_STATE_LAUNCHED) << unit.name();
+    EXPECT_EQ(unit.mod_revision(), response.units(0).mod_revision()) << "one transaction";
+  }
 }
 
 TEST_F(EngineOnEtcdTest, EtcdStoreWithoutEndpointsIsAUsageError) {
