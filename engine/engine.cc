@@ -539,8 +539,20 @@ v1::UnitStatus Engine::StatusOfLocked(const UnitRecord& record, const std::strin
   } else {
     auto machine = machines_.find(machine_id);
     if (machine != machines_.end()) {
-      auto state = machine->second.states.find(record.unit.name());
-      if (state != machine->second.states.end()) *status.mutable_state() = state->second;
+      auto found = machine->second.states.find(record.unit.name());
+      if (found != machine->second.states.end()) {
+        const ReportedState& reported = found->second;
+        v1::UnitState* state = status.mutable_state();
+        state->set_name(record.unit.name());
+        state->set_machine_id(machine_id);
+        state->set_load_state(reported.load_state);
+        state->set_active_state(reported.active_state);
+        state->set_sub_state(reported.sub_state);
+        state->set_main_pid(reported.main_pid);
+        state->set_since_unix_micros(reported.since_unix_micros);
+        state->set_exit_status(reported.exit_status);
+        state->set_unit_hash(reported.unit_hash);
+      }
     }
   }
   return status;
@@ -676,11 +688,7 @@ absl::StatusOr<int64_t> Engine::AgentRegistered(const v1::Register& reg, AgentCh
   record.session = next_session_++;
   record.channel = channel;
   record.states.clear();
-  for (const v1::UnitState& state : reg.units()) {
-    v1::UnitState& kept = record.states[state.name()];
-    kept = state;
-    kept.set_machine_id(id);
-  }
+  for (const v1::UnitState& state : reg.units()) KeepReportedStateLocked(record, state);
   sessions_[record.session] = id;
 
   record.units = ComputeSetLocked(id);
@@ -706,13 +714,20 @@ absl::Status Engine::AgentReport(int64_t session, const v1::StateReport& report)
   if (id.empty()) return absl::FailedPreconditionError("this agent stream is no longer registered");
   liveness_.Touch(id, clock_->Now());
   MachineRecord& record = machines_[id];
-  for (const v1::UnitState& state : report.states()) {
-    v1::UnitState& kept = record.states[state.name()];
-    kept = state;
-    kept.set_machine_id(id);
-  }
+  for (const v1::UnitState& state : report.states()) KeepReportedStateLocked(record, state);
   for (const std::string& name : report.removed()) record.states.erase(name);
   return absl::OkStatus();
+}
+
+void Engine::KeepReportedStateLocked(MachineRecord& record, const v1::UnitState& state) {
+  ReportedState& kept = record.states[state.name()];
+  kept.load_state = state.load_state();
+  kept.active_state = state.active_state();
+  kept.sub_state = state.sub_state();
+  kept.main_pid = state.main_pid();
+  kept.exit_status = state.exit_status();
+  kept.since_unix_micros = state.since_unix_micros();
+  kept.unit_hash = state.unit_hash();
 }
 
 void Engine::AgentDisconnected(int64_t session) {

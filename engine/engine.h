@@ -235,12 +235,25 @@ class Engine {
     bool operator==(const SetEntry&) const = default;
   };
   using UnitSet = std::map<std::string, SetEntry>;
+  // A unit's state as its agent reported it, held compactly (one per unit
+  // placed, so it counts in the engine's memory per unit): the unit's name is
+  // the map key, the machine is the record's, and systemd's state words fit
+  // std::string's inline buffer (a v1::UnitState allocates every string).
+  struct ReportedState {
+    std::string load_state;
+    std::string active_state;
+    std::string sub_state;
+    uint32_t main_pid = 0;
+    int32_t exit_status = 0;
+    int64_t since_unix_micros = 0;
+    std::string unit_hash;
+  };
   struct MachineRecord {
     fleet::v1::Machine machine;
     int64_t session = 0;              // 0 = no agent connected
     AgentChannel* channel = nullptr;  // set iff session != 0
     UnitSet units;  // its desired set as last computed
-    std::map<std::string, fleet::v1::UnitState> states;     // as its agent reported
+    std::map<std::string, ReportedState> states;  // as its agent reported
   };
 
   Engine(Store* store, const Clock* clock, EngineOptions options);
@@ -273,6 +286,10 @@ class Engine {
   // Holds new unit writes back and waits (mu_ released meanwhile) until the
   // ones in flight have landed in memory.
   void DrainUnitWritesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Keeps `state`, reported by the agent of `record`, as its unit's state there.
+  void KeepReportedStateLocked(MachineRecord& record, const fleet::v1::UnitState& state)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Inserts/replaces `record` in memory and the snapshot; marks machines dirty.
   void PutUnitLocked(UnitRecord record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

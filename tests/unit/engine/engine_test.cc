@@ -631,6 +631,10 @@ TEST_F(EngineTest, UnitStatesCarryReportsAndUnplaceableReasons) {
   state->set_active_state("active");
   state->set_sub_state("running");
   state->set_main_pid(1234);
+  state->set_load_state("loaded");
+  state->set_exit_status(3);
+  state->set_since_unix_micros(1700000000000000);
+  state->set_unit_hash("abc123");
   ASSERT_TRUE(engine_->AgentReport(s1, report).ok());
 
   auto states = engine_->ListUnitStates(v1::ListUnitStatesRequest());
@@ -638,8 +642,16 @@ TEST_F(EngineTest, UnitStatesCarryReportsAndUnplaceableReasons) {
   std::map<std::string, v1::UnitStatus> by_name;
   for (const auto& status : states->units()) by_name[status.name() + "@" + status.machine_id()] = status;
   ASSERT_TRUE(by_name.contains("web.service@m1"));
-  EXPECT_EQ(by_name["web.service@m1"].state().main_pid(), 1234u);
-  EXPECT_EQ(by_name["web.service@m1"].state().machine_id(), "m1");
+  const v1::UnitState& kept = by_name["web.service@m1"].state();
+  EXPECT_EQ(kept.name(), "web.service");
+  EXPECT_EQ(kept.machine_id(), "m1");
+  EXPECT_EQ(kept.load_state(), "loaded");
+  EXPECT_EQ(kept.active_state(), "active");
+  EXPECT_EQ(kept.sub_state(), "running");
+  EXPECT_EQ(kept.main_pid(), 1234u);
+  EXPECT_EQ(kept.exit_status(), 3);
+  EXPECT_EQ(kept.since_unix_micros(), 1700000000000000);
+  EXPECT_EQ(kept.unit_hash(), "abc123");
   ASSERT_TRUE(by_name.contains("db.service@"));
   EXPECT_THAT(by_name["db.service@"].unscheduled_reason(), HasSubstr("role"));
   EXPECT_TRUE(by_name.contains("all.service@m1"));
