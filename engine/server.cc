@@ -1,5 +1,7 @@
 #include "engine/server.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
 #include <utility>
@@ -49,6 +51,11 @@ absl::StatusOr<std::unique_ptr<EngineServer>> EngineServer::Start(Engine* engine
 EngineServer::~EngineServer() { Shutdown(); }
 
 void EngineServer::Loop() {
+  // A burst of changes (a pipeline starting thousands of units) leaves glibc
+  // holding the freed pages of its requests and plans; the first quiet pass
+  // after it hands them back to the system.
+  constexpr absl::Duration kBusyPass = absl::Milliseconds(5);
+  bool busy_since_trim = false;
   while (!stop_.HasBeenNotified()) {
     engine_->WaitForWork(tick_interval_);
     if (stop_.HasBeenNotified()) break;
@@ -64,6 +71,12 @@ void EngineServer::Loop() {
     // as the pass took (at most kMaxBatchWait) lets the changes of that time
     // gather for the next pass; an idle engine still reacts at once.
     const absl::Duration took = absl::Now() - start;
+    if (took >= kBusyPass) {
+      busy_since_trim = true;
+    } else if (busy_since_trim && !engine_->ReconcilePending()) {
+      malloc_trim(0);
+      busy_since_trim = false;
+    }
     stop_.WaitForNotificationWithTimeout(std::min(took, kMaxBatchWait));
   }
 }
