@@ -126,9 +126,7 @@ absl::Status ValidateTls(const AgentConfig& config) {
     case tls::TransportChoice::kPlaintext:
       return absl::OkStatus();
     case tls::TransportChoice::kConflict:
-      return absl::InvalidArgumentError(
-          "--insecure and the TLS files (--ca-file, --cert-file, --key-file) exclude each other: "
-          "give one or the other");
+      return tls::ConflictError();
     case tls::TransportChoice::kNoFiles:
       return absl::InvalidArgumentError(
           "TLS to the engine needs --ca-file, --cert-file and --key-file (make an agent certificate "

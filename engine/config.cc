@@ -139,9 +139,7 @@ absl::Status ValidateTls(const EngineConfig& config) {
     case tls::TransportChoice::kPlaintext:
       return absl::OkStatus();
     case tls::TransportChoice::kConflict:
-      return absl::InvalidArgumentError(
-          "insecure (--insecure) and the TLS files (--ca-file, --cert-file, --key-file) exclude each "
-          "other: give one or the other");
+      return tls::ConflictError();
     case tls::TransportChoice::kNoFiles:
       return absl::InvalidArgumentError(
           "TLS needs --ca-file, --cert-file and --key-file (make them with scripts/pki init and "

@@ -28,9 +28,7 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(
           << " at " << absl::StrJoin(endpoints, ", ") << " in PLAINTEXT and unauthenticated\n";
       return grpc::InsecureChannelCredentials();
     case tls::TransportChoice::kConflict:
-      return absl::InvalidArgumentError(
-          "--insecure and the TLS files (--ca-file, --cert-file, --key-file) exclude each other: "
-          "give one or the other");
+      return tls::ConflictError();
     case tls::TransportChoice::kNoFiles:
     case tls::TransportChoice::kSomeFiles:
       break;

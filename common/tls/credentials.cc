@@ -129,6 +129,12 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(c
   return credentials;
 }
 
+absl::Status ConflictError() {
+  return absl::InvalidArgumentError(
+      "--insecure and the TLS files (--ca-file, --cert-file, --key-file) exclude each other: give one "
+      "or the other");
+}
+
 TransportChoice ChooseTransport(const TlsFiles& files, bool insecure) {
   int given = !files.ca_file.empty() + !files.cert_file.empty() + !files.key_file.empty();
   if (insecure) return given == 0 ? TransportChoice::kPlaintext : TransportChoice::kConflict;

@@ -21,7 +21,8 @@ struct TlsFiles {
 };
 
 // What the three TLS files and --insecure ask for together. Each binary says
-// in its own words what to give for the three error cases.
+// in its own words what to give for kNoFiles and kSomeFiles; kConflict reads
+// the same everywhere (ConflictError).
 enum class TransportChoice {
   kMutualTls,  // all three files, not insecure
   kPlaintext,  // insecure, no file
@@ -30,6 +31,8 @@ enum class TransportChoice {
   kSomeFiles,  // one or two of the three files, not insecure
 };
 TransportChoice ChooseTransport(const TlsFiles& files, bool insecure);
+// INVALID_ARGUMENT for kConflict, naming the flags.
+absl::Status ConflictError();
 
 // The contents of TlsFiles, checked: each file is readable and holds PEM of the
 // right kind, and the key belongs to the leaf certificate.
