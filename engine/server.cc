@@ -52,13 +52,18 @@ EngineServer::~EngineServer() { Shutdown(); }
 
 void EngineServer::Loop() {
   // A burst of changes (a pipeline starting thousands of units) leaves glibc
-  // holding the freed pages of its requests and plans; the first quiet pass
-  // after it hands them back to the system.
+  // holding the freed pages of its requests and plans. Once no change came
+  // for a whole tick interval, they go back to the system (malloc_trim holds
+  // the allocator's locks, so never while requests stream in).
   constexpr absl::Duration kBusyPass = absl::Milliseconds(5);
   bool busy_since_trim = false;
   while (!stop_.HasBeenNotified()) {
     engine_->WaitForWork(tick_interval_);
     if (stop_.HasBeenNotified()) break;
+    if (busy_since_trim && !engine_->ReconcilePending()) {  // the wait timed out: quiet
+      malloc_trim(0);
+      busy_since_trim = false;
+    }
     const absl::Time start = absl::Now();
     if (absl::Status s = engine_->Tick(); !s.ok()) {
       LogError("reconcile: %s", s.ToString());
@@ -71,12 +76,7 @@ void EngineServer::Loop() {
     // as the pass took (at most kMaxBatchWait) lets the changes of that time
     // gather for the next pass; an idle engine still reacts at once.
     const absl::Duration took = absl::Now() - start;
-    if (took >= kBusyPass) {
-      busy_since_trim = true;
-    } else if (busy_since_trim && !engine_->ReconcilePending()) {
-      malloc_trim(0);
-      busy_since_trim = false;
-    }
+    if (took >= kBusyPass) busy_since_trim = true;
     stop_.WaitForNotificationWithTimeout(std::min(took, kMaxBatchWait));
   }
 }
