@@ -47,19 +47,11 @@ absl::StatusOr<int> FreePort(std::vector<int>& open_sockets) {
   return ntohs(addr.sin_port);
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError("cannot read " + path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(int members,
                                                                 absl::Duration timeout,
-                                                                std::optional<EtcdTlsFiles> tls) {
+                                                                std::optional<tls::TlsFiles> tls) {
   if (members < 1) return absl::InvalidArgumentError("an etcd cluster needs at least 1 member");
   if (access(kEtcd, X_OK) != 0) {
     return absl::FailedPreconditionError(
@@ -206,15 +198,9 @@ absl::Status EtcdCluster::WaitHealthy(int i, absl::Duration timeout) {
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   if (tls_) {
-    grpc::SslCredentialsOptions ssl;
-    for (auto [path, field] : {std::pair{&tls_->ca_file, &ssl.pem_root_certs},
-                               std::pair{&tls_->cert_file, &ssl.pem_cert_chain},
-                               std::pair{&tls_->key_file, &ssl.pem_private_key}}) {
-      absl::StatusOr<std::string> text = ReadFile(*path);
-      if (!text.ok()) return text.status();
-      *field = *text;
-    }
-    credentials = grpc::SslCredentials(ssl);
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> made = tls::MakeChannelCredentials(*tls_);
+    if (!made.ok()) return made.status();
+    credentials = *made;
   }
   auto channel = grpc::CreateCustomChannel(endpoint(i), credentials, args);
   auto kv = etcdserverpb::KV::NewStub(channel);

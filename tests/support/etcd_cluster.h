@@ -19,26 +19,21 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/tls/credentials.h"
 
 namespace fleet::test {
-
-// Mutual TLS on the members' client and peer ports: every member serves
-// `cert_file` (which must also allow client use: peers and the health check
-// present it) and accepts only clients with a certificate of `ca_file`.
-struct EtcdTlsFiles {
-  std::string ca_file;
-  std::string cert_file;
-  std::string key_file;
-};
 
 class EtcdCluster {
  public:
   // Starts `members` members and waits until all are healthy (at most
-  // `timeout`). Plaintext unless `tls` is given. Errors name the member and
-  // carry the end of its log.
+  // `timeout`). Plaintext unless `tls` is given: then mutual TLS on the
+  // client and peer ports, every member serving `tls->cert_file` (which must
+  // also allow client use: peers and the health check present it) and
+  // accepting only clients with a certificate of `tls->ca_file`. Errors name
+  // the member and carry the end of its log.
   static absl::StatusOr<std::unique_ptr<EtcdCluster>> Start(
       int members, absl::Duration timeout = absl::Seconds(30),
-      std::optional<EtcdTlsFiles> tls = std::nullopt);
+      std::optional<tls::TlsFiles> tls = std::nullopt);
   ~EtcdCluster();
   EtcdCluster(const EtcdCluster&) = delete;
   EtcdCluster& operator=(const EtcdCluster&) = delete;
@@ -69,14 +64,14 @@ class EtcdCluster {
     int peer_port = 0;
     pid_t pid = -1;
   };
-  EtcdCluster(std::string dir, std::optional<EtcdTlsFiles> tls)
+  EtcdCluster(std::string dir, std::optional<tls::TlsFiles> tls)
       : dir_(std::move(dir)), tls_(std::move(tls)) {}
   absl::Status Spawn(int i, bool new_cluster);
   // "http://127.0.0.1:PORT", or https with TLS.
   std::string Url(int port) const;
 
   std::string dir_;
-  const std::optional<EtcdTlsFiles> tls_;
+  const std::optional<tls::TlsFiles> tls_;
   std::string token_;
   std::vector<Member> members_;
 };

@@ -190,7 +190,7 @@ class EngineOnTlsEtcdTest : public EngineOnEtcdTest {
     ASSERT_EQ(made.exit_code, 0) << made.text;
     absl::StatusOr<std::unique_ptr<test::EtcdCluster>> etcd = test::EtcdCluster::Start(
         1, absl::Seconds(30),
-        test::EtcdTlsFiles{.ca_file = pki_ + "/ca/ca.pem",
+        tls::TlsFiles{.ca_file = pki_ + "/ca/ca.pem",
                            .cert_file = pki_ + "/ca/etcd.pem",
                            .key_file = pki_ + "/ca/etcd-key.pem"});
     ASSERT_TRUE(etcd.ok()) << etcd.status();
