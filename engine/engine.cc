@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/unit/unit.h"
+#include "engine/store/txn_outcome.h"
 #include "fleet/v1/store.pb.h"
 
 namespace fleet {
@@ -204,13 +205,17 @@ absl::StatusOr<TxnResult> Engine::CommitImplLocked(Transaction txn, bool release
   }
   txn.compares.insert(txn.compares.begin(), guard->begin(), guard->end());
   absl::StatusOr<TxnResult> result;
+  auto commit = [this, &txn, &result] {
+    result = store_->Txn(txn);
+    if (IsOutcomeUnknown(result.status())) result = ResolveOutcome(*store_, txn, result.status());
+  };
   if (release) {
     // Concurrent unit writes meet in the store's group commit (see engine.h).
     mu_.Unlock();
-    result = store_->Txn(txn);
+    commit();
     mu_.Lock();
   } else {
-    result = store_->Txn(txn);
+    commit();
   }
   if (leadership_ == nullptr || !result.ok() || result->succeeded) return result;
   // Failed: on the caller's compares, or on the guard? Read the guard's keys.

@@ -266,8 +266,11 @@ class Engine {
   // down); the rest of the state stays (a follower still answers reads).
   void CloseAgentStreamsLocked(const absl::Status& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Every store write of the engine: refuses when not leading, adds the
-  // leadership's guard, and turns a transaction that failed on the guard
-  // into UNAVAILABLE (so `succeeded` false means the caller's own compares).
+  // leadership's guard, resolves a write whose outcome the store could not
+  // confirm (ResolveOutcome: applied, sent once more, or failed; so a lost
+  // answer from etcd is not a failed request), and turns a transaction that
+  // failed on the guard into UNAVAILABLE (so `succeeded` false means the
+  // caller's own compares).
   absl::StatusOr<TxnResult> CommitLocked(Transaction txn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // CommitLocked for a unit write: releases mu_ while the store writes and
   // takes it again before returning. The caller holds the unit's write slot

@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/store/txn_outcome.h"
 #include "engine/store/wal.h"
 
 namespace fleet {
@@ -88,52 +89,6 @@ bool ParseNumbered(absl::string_view name, absl::string_view prefix, absl::strin
 }
 
 int64_t DurationNanos(absl::Duration d) { return absl::ToInt64Nanoseconds(d); }
-
-bool CompareHolds(const Compare& c, const KeyValue* kv) {
-  if (c.target == Compare::Target::kValue) {
-    absl::string_view actual = kv ? absl::string_view(kv->value) : absl::string_view();
-    int cmp = actual.compare(c.value);
-    switch (c.result) {
-      case Compare::Result::kEqual:
-        return cmp == 0;
-      case Compare::Result::kNotEqual:
-        return cmp != 0;
-      case Compare::Result::kLess:
-        return cmp < 0;
-      case Compare::Result::kGreater:
-        return cmp > 0;
-    }
-    return false;
-  }
-  int64_t actual = 0;
-  switch (c.target) {
-    case Compare::Target::kValue:
-      break;  // handled above
-    case Compare::Target::kVersion:
-      actual = kv ? kv->version : 0;
-      break;
-    case Compare::Target::kCreateRevision:
-      actual = kv ? kv->create_revision : 0;
-      break;
-    case Compare::Target::kModRevision:
-      actual = kv ? kv->mod_revision : 0;
-      break;
-    case Compare::Target::kLease:
-      actual = kv ? kv->lease : 0;
-      break;
-  }
-  switch (c.result) {
-    case Compare::Result::kEqual:
-      return actual == c.number;
-    case Compare::Result::kNotEqual:
-      return actual != c.number;
-    case Compare::Result::kLess:
-      return actual < c.number;
-    case Compare::Result::kGreater:
-      return actual > c.number;
-  }
-  return false;
-}
 
 // etcd's rules for the operations of one branch: keys are not empty, a key is
 // put at most once, and nothing put is also deleted in the same branch.

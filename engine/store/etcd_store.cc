@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "engine/store/txn_outcome.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 
@@ -372,9 +373,9 @@ absl::Status EtcdStore::Run(Retry retry, absl::string_view what, Call call) {
                                                          ": ", status.error_message()));
       }
       if (retry == Retry::kOnlyIfNotSent && !NotApplied(status)) {
-        return absl::UnavailableError(absl::StrCat("etcd at ", member.address, ": ", what,
-                                                   " may or may not have been applied: ",
-                                                   status.error_message()));
+        return OutcomeUnknownError(absl::StrCat("etcd at ", member.address, ": ", what,
+                                                " may or may not have been applied: ",
+                                                status.error_message()));
       }
       answered = true;
       failures.push_back(absl::StrCat(member.address, ": ", status.error_message()));

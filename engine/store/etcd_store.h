@@ -36,9 +36,10 @@
 //     connected (nothing was sent) or it said it has no leader (every request
 //     carries etcd's "hasleader" metadata, so a member cut off from the
 //     cluster refuses at once instead of waiting). A write whose outcome is
-//     unknown (connection lost while it was in flight, a timeout) is
-//     UNAVAILABLE "... may or may not have been applied": retry it as a
-//     read-modify-write, as for any UNAVAILABLE.
+//     unknown (connection lost while it was in flight, a timeout, a
+//     proposal lost with a leader that died) is UNAVAILABLE "... may or may
+//     not have been applied", marked OutcomeUnknown (txn_outcome.h): the
+//     caller resolves it (ResolveOutcome) or retries it as a read-modify-write.
 // Members that answer but cannot serve now (no leader: an election, about a
 // second after the leader died) are asked again every 100 ms until
 // `request_timeout` has passed; members that are not connected are not waited

@@ -1,19 +1,31 @@
 #pragma once
 
-// FaultStore: a Store that forwards to a real one until it is switched "down";
-// then every call fails UNAVAILABLE, as a store cut off by a partition, or (for
-// the engine using it) as if the engine had been killed with SIGKILL: its
-// keep-alives stop reaching the store while the store and everyone else go on.
-// Watches opened before stay open on the real store (as etcd's do: an
-// unreachable etcd does not end a watch). Thread-safe.
+// FaultStore: a Store that forwards to a real one, with faults switched on by
+// the test:
+//   - set_down(true): every call fails UNAVAILABLE, as a store cut off by a
+//     partition, or (for the engine using it) as if the engine had been killed
+//     with SIGKILL: its keep-alives stop reaching the store while the store and
+//     everyone else go on. Watches opened before stay open on the real store
+//     (as etcd's do: an unreachable etcd does not end a watch).
+//   - set_writes_down(true): writes fail UNAVAILABLE ("nothing was sent");
+//     reads and watches go on.
+//   - LoseNextTxnAnswer(): the next Txn is applied or not, as asked, and then
+//     fails UNAVAILABLE marked OutcomeUnknown, as an etcd write whose answer
+//     was lost; `meanwhile` runs after it (another writer's change).
+// Thread-safe.
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/store/store.h"
+#include "engine/store/txn_outcome.h"
 
 namespace fleet::testing {
 
@@ -22,6 +34,15 @@ class FaultStore final : public Store {
   explicit FaultStore(Store* real) : real_(real) {}
 
   void set_down(bool down) { down_.store(down); }
+  void set_writes_down(bool down) { writes_down_.store(down); }
+
+  enum class LostAnswer { kApplied, kNotApplied };
+  void LoseNextTxnAnswer(LostAnswer lost, std::function<void()> meanwhile = {}) {
+    absl::MutexLock lock(&mu_);
+    lost_ = lost;
+    meanwhile_ = std::move(meanwhile);
+  }
+  int lost_answers() const { return lost_answers_.load(); }
 
   absl::StatusOr<KeyValue> Get(const std::string& key) override {
     if (down_) return Down();
@@ -34,16 +55,30 @@ class FaultStore final : public Store {
   }
   absl::StatusOr<int64_t> Put(const std::string& key, const std::string& value,
                               LeaseId lease) override {
-    if (down_) return Down();
+    if (down_ || writes_down_) return Down();
     return real_->Put(key, value, lease);
   }
   absl::StatusOr<int64_t> Delete(const std::string& key) override {
-    if (down_) return Down();
+    if (down_ || writes_down_) return Down();
     return real_->Delete(key);
   }
   absl::StatusOr<TxnResult> Txn(const Transaction& txn) override {
-    if (down_) return Down();
-    return real_->Txn(txn);
+    if (down_ || writes_down_) return Down();
+    std::optional<LostAnswer> lost;
+    std::function<void()> meanwhile;
+    {
+      absl::MutexLock lock(&mu_);
+      lost = std::exchange(lost_, std::nullopt);
+      meanwhile = std::exchange(meanwhile_, nullptr);
+    }
+    if (!lost.has_value()) return real_->Txn(txn);
+    if (*lost == LostAnswer::kApplied) {
+      absl::StatusOr<TxnResult> applied = real_->Txn(txn);
+      if (!applied.ok()) return applied;
+    }
+    if (meanwhile) meanwhile();
+    ++lost_answers_;
+    return OutcomeUnknownError("fault store: the answer was lost");
   }
   absl::StatusOr<std::unique_ptr<WatchHandle>> Watch(const std::string& prefix,
                                                      int64_t from_revision,
@@ -70,6 +105,11 @@ class FaultStore final : public Store {
 
   Store* const real_;
   std::atomic<bool> down_{false};
+  std::atomic<bool> writes_down_{false};
+  std::atomic<int> lost_answers_{0};
+  absl::Mutex mu_;
+  std::optional<LostAnswer> lost_ ABSL_GUARDED_BY(mu_);
+  std::function<void()> meanwhile_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace fleet::testing

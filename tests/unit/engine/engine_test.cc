@@ -21,6 +21,7 @@
 #include "engine/store/embedded_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/fault_store.h"
 
 namespace fleet {
 namespace {
@@ -60,44 +61,7 @@ std::vector<std::string> Names(const google::protobuf::RepeatedPtrField<v1::Sche
   return names;
 }
 
-// A Store that forwards to a real one until told to fail its writes.
-class SwitchableStore final : public Store {
- public:
-  explicit SwitchableStore(Store* base) : base_(base) {}
-  void FailWrites(bool fail) { fail_ = fail; }
-
-  absl::StatusOr<KeyValue> Get(const std::string& key) override { return base_->Get(key); }
-  absl::StatusOr<RangeResult> Range(const std::string& prefix, const std::string& start_after,
-                                    int64_t limit) override {
-    return base_->Range(prefix, start_after, limit);
-  }
-  absl::StatusOr<int64_t> Put(const std::string& key, const std::string& value, LeaseId lease) override {
-    if (fail_) return Broken();
-    return base_->Put(key, value, lease);
-  }
-  absl::StatusOr<int64_t> Delete(const std::string& key) override {
-    if (fail_) return Broken();
-    return base_->Delete(key);
-  }
-  absl::StatusOr<TxnResult> Txn(const Transaction& txn) override {
-    if (fail_) return Broken();
-    return base_->Txn(txn);
-  }
-  absl::StatusOr<std::unique_ptr<WatchHandle>> Watch(const std::string& prefix, int64_t from_revision,
-                                                     EventsCallback on_events, ErrorCallback on_error) override {
-    return base_->Watch(prefix, from_revision, std::move(on_events), std::move(on_error));
-  }
-  absl::StatusOr<LeaseId> GrantLease(absl::Duration ttl) override { return base_->GrantLease(ttl); }
-  absl::Status KeepAlive(LeaseId lease) override { return base_->KeepAlive(lease); }
-  absl::Status RevokeLease(LeaseId lease) override { return base_->RevokeLease(lease); }
-
- private:
-  static absl::Status Broken() { return absl::UnavailableError("disk on fire"); }
-  Store* const base_;
-  bool fail_ = false;
-};
-
-class EngineTest : public testing::Test {
+class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string pattern = (std::filesystem::temp_directory_path() / "engine_test_XXXXXX").string();
@@ -315,7 +279,7 @@ TEST_F(EngineTest, BadInputIsRefusedWithAClearMessageAndChangesNothing) {
 }
 
 TEST_F(EngineTest, StoreFailuresChangeNothingAndTheScheduleIsRetried) {
-  SwitchableStore store(store_.get());
+  testing::FaultStore store(store_.get());
   auto created_engine = Engine::Create(&store, &clock_, EngineOptions());
   ASSERT_TRUE(created_engine.ok());
   engine_ = std::move(*created_engine);
@@ -324,7 +288,7 @@ TEST_F(EngineTest, StoreFailuresChangeNothingAndTheScheduleIsRetried) {
   m1.Take();
   ASSERT_TRUE(Create("web.service", kPlain, v1::DESIRED_STATE_LOADED).ok());
 
-  store.FailWrites(true);
+  store.set_writes_down(true);
   const auto before = StoredKeys();
   EXPECT_EQ(Create("db.service", kPlain).status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(engine_->GetUnit("db.service").status().code(), absl::StatusCode::kNotFound);
@@ -342,13 +306,66 @@ TEST_F(EngineTest, StoreFailuresChangeNothingAndTheScheduleIsRetried) {
   EXPECT_TRUE(engine_->ReconcilePending());
   EXPECT_EQ(StoredKeys(), before);
 
-  store.FailWrites(false);
+  store.set_writes_down(false);
   ASSERT_TRUE(engine_->Tick().ok());
   EXPECT_EQ(MachineOf("web.service"), "m1");
   auto sent = m1.Take();
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_THAT(Names(sent[0].delta().upserts()), ElementsAre("web.service"));
   engine_.reset();  // before `store`, which it uses
+}
+
+// etcd can lose the answer to a write (its leader died with the proposal, a
+// deadline passed): the engine finds out what became of the write instead of
+// failing a request that may have been applied.
+TEST_F(EngineTest, WritesWhoseAnswerWasLostAreResolvedNotFailed) {
+  testing::FaultStore store(store_.get());
+  auto created_engine = Engine::Create(&store, &clock_, EngineOptions());
+  ASSERT_TRUE(created_engine.ok());
+  engine_ = std::move(*created_engine);
+  RecordingChannel m1;
+  Register("m1", &m1);
+  using Lost = testing::FaultStore::LostAnswer;
+
+  // Lost before etcd applied it: sent once more.
+  store.LoseNextTxnAnswer(Lost::kNotApplied);
+  auto created = Create("web.service", kPlain, v1::DESIRED_STATE_LOADED);
+  ASSERT_TRUE(created.ok()) << created.status();
+  // Lost after etcd applied it: reported done, with the revision it was written at.
+  store.LoseNextTxnAnswer(Lost::kApplied);
+  auto launched = SetStates(*engine_, {"web.service"}, v1::DESIRED_STATE_LAUNCHED);
+  ASSERT_TRUE(launched.ok()) << launched.status();
+  absl::StatusOr<KeyValue> stored = store_->Get("/fleet/units/web.service");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->version, 2) << "created, launched: no write twice";
+  EXPECT_EQ(launched->units(0).mod_revision(), stored->mod_revision);
+  // The placement's answer is lost too: it is written, and sent to m1 once.
+  m1.Take();
+  store.LoseNextTxnAnswer(Lost::kApplied);
+  ASSERT_TRUE(engine_->Tick().ok());
+  EXPECT_EQ(MachineOf("web.service"), "m1");
+  auto sent = m1.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_THAT(Names(sent[0].delta().upserts()), ElementsAre("web.service"));
+  // A later write sees the resolved revision: no false conflict.
+  ASSERT_TRUE(SetState("web.service", v1::DESIRED_STATE_LOADED).ok());
+
+  // Another writer changed the unit between the lost write and the read-back:
+  // the caller's compare failed, and that is what the caller hears.
+  store.LoseNextTxnAnswer(Lost::kNotApplied, [this] {
+    auto unit = store_->Get("/fleet/units/web.service");
+    ASSERT_TRUE(unit.ok());
+    ASSERT_TRUE(store_->Put("/fleet/units/web.service", unit->value).ok());
+  });
+  EXPECT_EQ(engine_->DestroyUnit("web.service").code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(store.lost_answers(), 4);
+
+  // Lost, then the store cannot be read either: the request says so.
+  store.LoseNextTxnAnswer(Lost::kNotApplied, [&store] { store.set_down(true); });
+  absl::Status destroyed = engine_->DestroyUnit("web.service");
+  EXPECT_EQ(destroyed.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(destroyed.message(), HasSubstr("the answer was lost"));
+  EXPECT_TRUE(engine_->GetUnit("web.service").ok());
 }
 
 TEST_F(EngineTest, TemplatesAreStoredButNeverScheduled) {

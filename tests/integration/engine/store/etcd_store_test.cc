@@ -3,15 +3,19 @@
 
 #include "engine/store/etcd_store.h"
 
+#include <signal.h>
+
 #include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
+#include "engine/store/txn_outcome.h"
 #include "gtest/gtest.h"
 #include "tests/support/etcd_cluster.h"
 #include "tests/unit/engine/store/watch_recorder.h"
@@ -309,6 +313,45 @@ TEST_F(EtcdStoreTest, EtcdDownIsUnavailableNamingTheEndpointsThenRecovers) {
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->value, "1");
   EXPECT_TRUE(store_->Put("/k", "3").ok());
+}
+
+// A member that takes a write and does not answer (here: stopped with
+// SIGSTOP; in a cluster: a leader that died with the proposal) leaves the
+// write's outcome unknown, and says so; reading the keys back settles it.
+TEST_F(EtcdStoreTest, UnansweredWriteIsOutcomeUnknownAndTheReadBackSettlesIt) {
+  EtcdStoreOptions options;
+  options.request_timeout = absl::Seconds(1);
+  ASSERT_NO_FATAL_FAILURE(StartCluster(1, options));
+  Transaction create;
+  Compare absent;
+  absent.key = "/units/a";
+  absent.target = Compare::Target::kModRevision;
+  absent.number = 0;
+  create.compares.push_back(absent);
+  Operation put;
+  put.key = "/units/a";
+  put.value = "A";
+  create.on_success.push_back(put);
+
+  ASSERT_TRUE(store_->Put("/connected", "yes").ok());  // the channel is up before etcd stops
+  const pid_t etcd = cluster_->pid(0);
+  ASSERT_EQ(kill(etcd, SIGSTOP), 0);
+  absl::Cleanup resume = [etcd] { kill(etcd, SIGCONT); };
+  absl::StatusOr<TxnResult> sent = store_->Txn(create);
+  ASSERT_TRUE(IsOutcomeUnknown(sent.status())) << sent.status();
+  EXPECT_THAT(sent.status().message(), HasSubstr("may or may not have been applied"));
+  ASSERT_EQ(kill(etcd, SIGCONT), 0);
+
+  // etcd may or may not apply the request it read after it resumed; either
+  // way the transaction is done exactly once.
+  absl::StatusOr<TxnResult> resolved = ResolveOutcome(*store_, create, sent.status());
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_TRUE(resolved->succeeded);
+  absl::StatusOr<KeyValue> kv = store_->Get("/units/a");
+  ASSERT_TRUE(kv.ok()) << kv.status();
+  EXPECT_EQ(kv->value, "A");
+  EXPECT_EQ(kv->version, 1);
+  EXPECT_EQ(kv->mod_revision, resolved->revision);
 }
 
 }  // namespace

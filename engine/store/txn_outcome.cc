@@ -1,0 +1,138 @@
+#include "engine/store/txn_outcome.h"
+
+#include <algorithm>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+
+namespace fleet {
+namespace {
+
+// The status payload that marks an unknown outcome (absl::Status payloads are
+// keyed by a type URL).
+constexpr absl::string_view kOutcomeUnknownUrl = "fleet.store/outcome-unknown";
+
+const KeyValue* Find(const absl::flat_hash_map<std::string, KeyValue>& now,
+                     const std::string& key) {
+  auto it = now.find(key);
+  return it == now.end() ? nullptr : &it->second;
+}
+
+}  // namespace
+
+absl::Status OutcomeUnknownError(absl::string_view message) {
+  absl::Status status = absl::UnavailableError(message);
+  status.SetPayload(kOutcomeUnknownUrl, absl::Cord());
+  return status;
+}
+
+bool IsOutcomeUnknown(const absl::Status& status) {
+  return absl::IsUnavailable(status) && status.GetPayload(kOutcomeUnknownUrl).has_value();
+}
+
+bool CompareHolds(const Compare& c, const KeyValue* kv) {
+  if (c.target == Compare::Target::kValue) {
+    absl::string_view actual = kv ? absl::string_view(kv->value) : absl::string_view();
+    int cmp = actual.compare(c.value);
+    switch (c.result) {
+      case Compare::Result::kEqual:
+        return cmp == 0;
+      case Compare::Result::kNotEqual:
+        return cmp != 0;
+      case Compare::Result::kLess:
+        return cmp < 0;
+      case Compare::Result::kGreater:
+        return cmp > 0;
+    }
+    return false;
+  }
+  int64_t actual = 0;
+  switch (c.target) {
+    case Compare::Target::kValue:
+      break;  // handled above
+    case Compare::Target::kVersion:
+      actual = kv ? kv->version : 0;
+      break;
+    case Compare::Target::kCreateRevision:
+      actual = kv ? kv->create_revision : 0;
+      break;
+    case Compare::Target::kModRevision:
+      actual = kv ? kv->mod_revision : 0;
+      break;
+    case Compare::Target::kLease:
+      actual = kv ? kv->lease : 0;
+      break;
+  }
+  switch (c.result) {
+    case Compare::Result::kEqual:
+      return actual == c.number;
+    case Compare::Result::kNotEqual:
+      return actual != c.number;
+    case Compare::Result::kLess:
+      return actual < c.number;
+    case Compare::Result::kGreater:
+      return actual > c.number;
+  }
+  return false;
+}
+
+TxnOutcome DecideOutcome(const Transaction& txn,
+                         const absl::flat_hash_map<std::string, KeyValue>& now,
+                         int64_t read_revision) {
+  const bool resolvable =
+      txn.on_failure.empty() &&
+      std::none_of(txn.on_success.begin(), txn.on_success.end(),
+                   [](const Operation& op) { return op.kind == Operation::Kind::kDeletePrefix; });
+  if (!resolvable) return {TxnOutcome::Kind::kUnknown, 0};
+  const bool compares_hold =
+      std::all_of(txn.compares.begin(), txn.compares.end(),
+                  [&now](const Compare& c) { return CompareHolds(c, Find(now, c.key)); });
+  if (compares_hold) return {TxnOutcome::Kind::kSendAgain, 0};
+
+  int64_t applied_at = 0;  // the one mod revision of every key put
+  for (const Operation& op : txn.on_success) {
+    const KeyValue* kv = Find(now, op.key);
+    const bool as_written = op.kind == Operation::Kind::kPut
+                                ? kv != nullptr && kv->value == op.value && kv->lease == op.lease &&
+                                      (applied_at == 0 || kv->mod_revision == applied_at)
+                                : kv == nullptr;
+    if (!as_written) return {TxnOutcome::Kind::kFailed, read_revision};
+    if (op.kind == Operation::Kind::kPut) applied_at = kv->mod_revision;
+  }
+  return {TxnOutcome::Kind::kApplied, applied_at != 0 ? applied_at : read_revision};
+}
+
+absl::StatusOr<TxnResult> ResolveOutcome(Store& store, const Transaction& txn,
+                                         const absl::Status& unknown) {
+  absl::flat_hash_map<std::string, KeyValue> now;
+  int64_t read_revision = 0;
+  // Range(key, "", 1) is the key itself when it exists (no longer key with
+  // that prefix sorts before it), and tells the store revision when it does not.
+  auto read = [&](const std::string& key) -> bool {
+    absl::StatusOr<RangeResult> range = store.Range(key, "", 1);
+    if (!range.ok()) return false;
+    read_revision = std::max(read_revision, range->revision);
+    if (!range->kvs.empty() && range->kvs[0].key == key) now.insert_or_assign(key, range->kvs[0]);
+    return true;
+  };
+  for (const Compare& c : txn.compares) {
+    if (!read(c.key)) return unknown;
+  }
+  for (const Operation& op : txn.on_success) {
+    if (!read(op.key)) return unknown;
+  }
+  const TxnOutcome outcome = DecideOutcome(txn, now, read_revision);
+  switch (outcome.kind) {
+    case TxnOutcome::Kind::kSendAgain:
+      return store.Txn(txn);
+    case TxnOutcome::Kind::kApplied:
+      return TxnResult{.succeeded = true, .revision = outcome.revision};
+    case TxnOutcome::Kind::kFailed:
+      return TxnResult{.succeeded = false, .revision = outcome.revision};
+    case TxnOutcome::Kind::kUnknown:
+      break;
+  }
+  return unknown;
+}
+
+}  // namespace fleet
