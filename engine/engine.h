@@ -294,8 +294,11 @@ class Engine {
   void KeepReportedStateLocked(MachineRecord& record, const fleet::v1::UnitState& state)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // Inserts/replaces `record` in memory and the snapshot; marks machines dirty.
+  // Inserts/replaces `record` in memory and the snapshot; marks machines
+  // dirty; asks for a reconcile pass when the unit runs, ran or is scheduled.
   void PutUnitLocked(UnitRecord record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the scheduler sees `name`: in the snapshot's units or schedule.
+  bool InScheduleLocked(const std::string& name) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void EraseUnitLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkUnitMachinesDirtyLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DeclareDeadLocked(const std::string& machine_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
