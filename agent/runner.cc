@@ -96,7 +96,7 @@ absl::Status AgentRunner::Run() {
       break;
     }
     if (changes->empty() && trim_pending) {
-      ReleaseFreeMemory();
+      if (options_.release_free_memory) ReleaseFreeMemory();
       trim_pending = false;
     }
     trim_pending = trim_pending || changes->size() > 16;

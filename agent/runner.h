@@ -35,6 +35,10 @@ struct AgentRunnerOptions {
   absl::Duration retry_interval = absl::Seconds(5);
   // Reads unit journals for the engine's status and journal requests.
   JournalOpener journal = SdJournalOpener(JournalScope::kSystem);
+  // Hands the heap's free pages back to the kernel once quiet after a burst
+  // (malloc_trim). Off for hollow agents (bench/scale): a thousand runners
+  // share one process's heap, and every trim walks all of it.
+  bool release_free_memory = true;
 };
 
 class AgentRunner {

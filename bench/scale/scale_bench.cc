@@ -375,6 +375,7 @@ class HollowAgent {
         -> absl::StatusOr<std::unique_ptr<fleet::agent::JournalReader>> {
       return absl::UnavailableError("a hollow agent has no journal");
     };
+    options.release_free_memory = false;  // the heap is the whole bench's
     runner_ = std::make_unique<fleet::agent::AgentRunner>(&manager_, clock, std::move(options));
   }
   ~HollowAgent() { Stop(); }
