@@ -298,91 +298,130 @@ void Engine::EraseUnitLocked(const std::string& name) {
   unplaceable_.erase(name);
 }
 
-absl::StatusOr<v1::Unit> Engine::WriteUnitLocked(const UnitRecord* existing, v1::Unit unit) {
-  const std::string key = kUnitsPrefix + unit.name();
-  unit.clear_create_revision();
-  unit.clear_mod_revision();
-  Transaction txn;
-  Compare unchanged;
-  unchanged.key = key;
-  unchanged.target = Compare::Target::kModRevision;
-  unchanged.result = Compare::Result::kEqual;
-  unchanged.number = existing ? existing->unit.mod_revision() : 0;
-  // Read before the commit releases mu_; the record is not touched after it.
-  const int64_t create_revision = existing ? existing->unit.create_revision() : 0;
-  txn.compares.push_back(unchanged);
-  Operation put;
-  put.kind = Operation::Kind::kPut;
-  put.key = key;
-  put.value = unit.SerializeAsString();
-  txn.on_success.push_back(std::move(put));
-  absl::StatusOr<TxnResult> result = CommitUnitLocked(std::move(txn));
+absl::StatusOr<v1::CreateUnitResponse> Engine::CreateUnit(const v1::CreateUnitRequest& request) {
+  v1::CreateUnitsRequest one;
+  *one.add_units() = request;
+  absl::StatusOr<v1::CreateUnitsResponse> result = CreateUnits(one);
   if (!result.ok()) return result.status();
-  if (!result->succeeded) {
-    return absl::AbortedError(
-        absl::StrCat("unit ", unit.name(), " changed in the store meanwhile; retry"));
-  }
-  unit.set_create_revision(existing ? create_revision : result->revision);
-  unit.set_mod_revision(result->revision);
-  return unit;
+  return std::move(*result->mutable_units(0));
 }
 
-absl::StatusOr<v1::CreateUnitResponse> Engine::CreateUnit(const v1::CreateUnitRequest& request) {
-  const std::string& name = request.name();
-  if (absl::Status s = CheckKnownState(name, request.desired_state()); !s.ok()) return s;
-  absl::StatusOr<ParsedUnit> parsed = ParseUnit(name, request.contents());
-  if (!parsed.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("unit ", ShowName(name), ": ", parsed.status().message()));
+absl::StatusOr<v1::CreateUnitsResponse> Engine::CreateUnits(const v1::CreateUnitsRequest& request) {
+  const int count = request.units_size();
+  if (count == 0) return absl::InvalidArgumentError("no unit given");
+  if (count > kMaxUnitsPerRequest) {
+    return absl::InvalidArgumentError(absl::StrCat(count, " units in one request; at most ",
+                                                   kMaxUnitsPerRequest, " (split the list)"));
   }
-  const DesiredState wanted = request.desired_state();
-  const bool is_template = parsed->name.IsTemplate();
-  if (is_template && Runs(wanted)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("unit ", ShowName(name), " is a template: it cannot be ", StateName(wanted),
-                     "; submit or start an instance of it instead"));
+  // Everything that needs no lock first: names, files, states.
+  std::vector<std::string> names;
+  std::vector<ParsedUnit> parsed;
+  names.reserve(count);
+  parsed.reserve(count);
+  absl::flat_hash_set<std::string> seen;
+  for (const v1::CreateUnitRequest& unit : request.units()) {
+    const std::string& name = unit.name();
+    if (absl::Status s = CheckKnownState(name, unit.desired_state()); !s.ok()) return s;
+    if (!seen.insert(name).second) {
+      return absl::InvalidArgumentError(absl::StrCat("unit ", ShowName(name), " is given twice"));
+    }
+    absl::StatusOr<ParsedUnit> file = ParseUnit(name, unit.contents());
+    if (!file.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("unit ", ShowName(name), ": ", file.status().message()));
+    }
+    if (file->name.IsTemplate() && Runs(unit.desired_state())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("unit ", ShowName(name), " is a template: it cannot be ", StateName(unit.desired_state()),
+                       "; submit or start an instance of it instead"));
+    }
+    names.push_back(name);
+    parsed.push_back(*std::move(file));
   }
 
   absl::MutexLock lock(&mu_);
-  const std::vector<std::string> slot = {name};
-  BeginUnitWritesLocked(slot);
-  absl::Cleanup end_write = [this, &slot]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { EndUnitWritesLocked(slot); };
-  v1::CreateUnitResponse response;
-  auto it = units_.find(name);
-  const UnitRecord* existing = it == units_.end() ? nullptr : &it->second;
-  v1::Unit unit;
-  if (existing != nullptr && existing->unit.hash() == parsed->hash) {
-    response.set_created(false);
-    if (wanted == v1::DESIRED_STATE_UNSPECIFIED || wanted == existing->unit.desired_state()) {
-      *response.mutable_unit() = existing->unit;
-      return response;  // same file, same state: nothing to do
+  BeginUnitWritesLocked(names);
+  absl::Cleanup end_writes = [this, &names]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    EndUnitWritesLocked(names);
+  };
+  v1::CreateUnitsResponse response;
+  std::vector<int> writing;  // indexes of the units that change
+  std::vector<v1::Unit> written;
+  Transaction txn;
+  for (int i = 0; i < count; ++i) {
+    const v1::CreateUnitRequest& asked = request.units(i);
+    const DesiredState wanted = asked.desired_state();
+    v1::CreateUnitResponse* answer = response.add_units();
+    auto it = units_.find(names[i]);
+    const UnitRecord* existing = it == units_.end() ? nullptr : &it->second;
+    v1::Unit unit;
+    if (existing != nullptr && existing->unit.hash() == parsed[i].hash) {
+      answer->set_created(false);
+      if (wanted == v1::DESIRED_STATE_UNSPECIFIED || wanted == existing->unit.desired_state()) {
+        *answer->mutable_unit() = existing->unit;
+        continue;  // same file, same state: nothing to do
+      }
+      unit = existing->unit;
+      unit.set_desired_state(wanted);
+    } else {
+      if (existing != nullptr && !asked.replace()) {
+        return absl::AlreadyExistsError(absl::StrCat(
+            "unit ", ShowName(names[i]), " already exists with other contents (stored hash ",
+            existing->unit.hash(), ", submitted hash ", parsed[i].hash,
+            "); destroy it first or ask to replace it"));
+      }
+      unit.set_name(names[i]);
+      unit.set_contents(asked.contents());
+      unit.set_hash(parsed[i].hash);
+      DesiredState state = wanted;
+      if (state == v1::DESIRED_STATE_UNSPECIFIED) {
+        state = existing != nullptr ? existing->unit.desired_state() : v1::DESIRED_STATE_INACTIVE;
+      }
+      unit.set_desired_state(state);
+      answer->set_created(existing == nullptr);
+      answer->set_replaced(existing != nullptr);
     }
-    unit = existing->unit;
-    unit.set_desired_state(wanted);
-  } else {
-    if (existing != nullptr && !request.replace()) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "unit ", ShowName(name), " already exists with other contents (stored hash ", existing->unit.hash(),
-          ", submitted hash ", parsed->hash, "); destroy it first or ask to replace it"));
-    }
-    unit.set_name(name);
-    unit.set_contents(request.contents());
-    unit.set_hash(parsed->hash);
-    DesiredState state = wanted;
-    if (state == v1::DESIRED_STATE_UNSPECIFIED) {
-      state = existing != nullptr ? existing->unit.desired_state() : v1::DESIRED_STATE_INACTIVE;
-    }
-    unit.set_desired_state(state);
-    response.set_created(existing == nullptr);
-    response.set_replaced(existing != nullptr);
+    // The stored record carries no revisions: the store's own are the truth.
+    unit.clear_create_revision();
+    unit.clear_mod_revision();
+    Compare unchanged;
+    unchanged.key = kUnitsPrefix + names[i];
+    unchanged.target = Compare::Target::kModRevision;
+    unchanged.result = Compare::Result::kEqual;
+    unchanged.number = existing != nullptr ? existing->unit.mod_revision() : 0;
+    txn.compares.push_back(std::move(unchanged));
+    Operation put;
+    put.kind = Operation::Kind::kPut;
+    put.key = kUnitsPrefix + names[i];
+    put.value = unit.SerializeAsString();
+    txn.on_success.push_back(std::move(put));
+    // Read before the commit releases mu_; the record is not touched after it.
+    unit.set_create_revision(existing != nullptr ? existing->unit.create_revision() : 0);
+    writing.push_back(i);
+    written.push_back(std::move(unit));
   }
-  absl::StatusOr<v1::Unit> written = WriteUnitLocked(existing, std::move(unit));
-  if (!written.ok()) return written.status();
-  UnitRecord record;
-  record.unit = *written;
-  record.options = parsed->options;
-  record.is_template = is_template;
-  *response.mutable_unit() = record.unit;
-  PutUnitLocked(std::move(record));
+  if (writing.empty()) return response;
+  absl::StatusOr<TxnResult> result = CommitUnitLocked(std::move(txn));
+  if (!result.ok()) return result.status();
+  if (!result->succeeded) {
+    return absl::AbortedError(absl::StrCat(
+        writing.size() == 1 ? absl::StrCat("unit ", ShowName(names[writing[0]]))
+                            : absl::StrCat("one of the ", writing.size(), " units"),
+        " changed in the store meanwhile; nothing was created; retry"));
+  }
+  // The write slots kept every other writer of these units away, and a
+  // reload waits for them: the records are as they were before the commit.
+  for (size_t w = 0; w < writing.size(); ++w) {
+    const int i = writing[w];
+    v1::Unit& unit = written[w];
+    if (unit.create_revision() == 0) unit.set_create_revision(result->revision);
+    unit.set_mod_revision(result->revision);
+    UnitRecord record;
+    record.unit = std::move(unit);
+    record.options = std::move(parsed[i].options);
+    record.is_template = parsed[i].name.IsTemplate();
+    *response.mutable_units(i)->mutable_unit() = record.unit;
+    PutUnitLocked(std::move(record));
+  }
   return response;
 }
 
@@ -426,9 +465,9 @@ absl::StatusOr<v1::SetUnitsDesiredStateResponse> Engine::SetUnitsDesiredState(
     const v1::SetUnitsDesiredStateRequest& request) {
   const std::vector<std::string> names(request.names().begin(), request.names().end());
   if (names.empty()) return absl::InvalidArgumentError("no unit named");
-  if (names.size() > static_cast<size_t>(kMaxUnitsPerStateChange)) {
+  if (names.size() > static_cast<size_t>(kMaxUnitsPerRequest)) {
     return absl::InvalidArgumentError(absl::StrCat(names.size(), " units in one request; at most ",
-                                                   kMaxUnitsPerStateChange, " (split the list)"));
+                                                   kMaxUnitsPerRequest, " (split the list)"));
   }
   const v1::DesiredState wanted = request.desired_state();
   absl::flat_hash_set<std::string> seen;

@@ -100,9 +100,9 @@ inline constexpr int kDefaultPageSize = 1000;
 inline constexpr int kMaxPageSize = 10000;
 inline constexpr size_t kMaxMachineIdBytes = 128;
 inline constexpr int kMaxOpsPerTxn = 128;
-// Units per SetUnitsDesiredState: one compare each, plus the leadership
-// guard's, must stay within etcd's 128 compares per transaction.
-inline constexpr int kMaxUnitsPerStateChange = 100;
+// Units per CreateUnits and SetUnitsDesiredState: one compare each, plus the
+// leadership guard's, must stay within etcd's 128 compares per transaction.
+inline constexpr int kMaxUnitsPerRequest = 100;
 // Above this many machines to update at once, their sets come from one pass.
 inline constexpr size_t kBulkSetThreshold = 16;
 
@@ -154,11 +154,15 @@ class Engine {
   // NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION (template units), ABORTED
   // (the stored record changed under us: retry), or the store's error.
   absl::StatusOr<fleet::v1::CreateUnitResponse> CreateUnit(const fleet::v1::CreateUnitRequest& request);
+  // Up to kMaxUnitsPerRequest units in one transaction: all are created (or
+  // replaced, or changed) or none (INVALID_ARGUMENT for too many or a name
+  // given twice; the first unit that cannot be created is named).
+  absl::StatusOr<fleet::v1::CreateUnitsResponse> CreateUnits(const fleet::v1::CreateUnitsRequest& request);
   absl::StatusOr<fleet::v1::Unit> GetUnit(const std::string& name);
   absl::StatusOr<fleet::v1::ListUnitsResponse> ListUnits(const fleet::v1::ListUnitsRequest& request);
   absl::StatusOr<fleet::v1::Unit> SetUnitDesiredState(
       const fleet::v1::SetUnitDesiredStateRequest& request);
-  // Up to kMaxUnitsPerStateChange units in one transaction: all change or none
+  // Up to kMaxUnitsPerRequest units in one transaction: all change or none
   // (INVALID_ARGUMENT for too many, empty or duplicated names; NOT_FOUND or
   // FAILED_PRECONDITION naming the first unit that cannot change).
   absl::StatusOr<fleet::v1::SetUnitsDesiredStateResponse> SetUnitsDesiredState(
@@ -309,8 +313,6 @@ class Engine {
   UnitSet SetOfNamesLocked(const std::vector<std::string>& names) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The message form of one unit of a set, with its file.
   fleet::v1::ScheduledUnit ScheduledUnitLocked(const std::string& name, const SetEntry& entry)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<fleet::v1::Unit> WriteUnitLocked(const UnitRecord* existing, fleet::v1::Unit unit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string MachineOfSessionLocked(int64_t session) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The ListUnitStates entry of `record` on `machine_id` ("" = not placed).

@@ -23,6 +23,7 @@ struct Rule {
 // Deny by default: a method missing here is refused for everyone.
 constexpr Rule kRules[] = {
     {"/fleet.v1.Fleet/CreateUnit", Access::kWrite},
+    {"/fleet.v1.Fleet/CreateUnits", Access::kWrite},
     {"/fleet.v1.Fleet/GetUnit", Access::kRead},
     {"/fleet.v1.Fleet/ListUnits", Access::kRead},
     {"/fleet.v1.Fleet/SetUnitDesiredState", Access::kWrite},

@@ -58,6 +58,15 @@ grpc::Status FleetService::CreateUnit(grpc::ServerContext* context, const v1::Cr
   return grpc::Status::OK;
 }
 
+grpc::Status FleetService::CreateUnits(grpc::ServerContext* context, const v1::CreateUnitsRequest* request,
+                                       v1::CreateUnitsResponse* response) {
+  if (grpc::Status s = CheckLeader(context); !s.ok()) return s;
+  absl::StatusOr<v1::CreateUnitsResponse> result = engine_->CreateUnits(*request);
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
 grpc::Status FleetService::GetUnit(grpc::ServerContext* context, const v1::GetUnitRequest* request,
                                    v1::Unit* response) {
   if (grpc::Status s = CheckReadable(context); !s.ok()) return s;

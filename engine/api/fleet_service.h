@@ -37,6 +37,8 @@ class FleetService final : public fleet::v1::Fleet::Service {
 
   grpc::Status CreateUnit(grpc::ServerContext* context, const fleet::v1::CreateUnitRequest* request,
                           fleet::v1::CreateUnitResponse* response) override;
+  grpc::Status CreateUnits(grpc::ServerContext* context, const fleet::v1::CreateUnitsRequest* request,
+                           fleet::v1::CreateUnitsResponse* response) override;
   grpc::Status GetUnit(grpc::ServerContext* context, const fleet::v1::GetUnitRequest* request,
                        fleet::v1::Unit* response) override;
   grpc::Status ListUnits(grpc::ServerContext* context, const fleet::v1::ListUnitsRequest* request,

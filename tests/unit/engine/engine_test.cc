@@ -190,7 +190,7 @@ TEST_F(EngineTest, SetUnitsDesiredStateChangesNothingWhenOneNameCannotChange) {
            {{"a.service", "b.service", "a.service"}, absl::StatusCode::kInvalidArgument, "a.service is named twice"},
            {{"a.service", ""}, absl::StatusCode::kInvalidArgument, "unit name is empty"},
            {{}, absl::StatusCode::kInvalidArgument, "no unit named"},
-           {std::vector<std::string>(kMaxUnitsPerStateChange + 1, "a.service"), absl::StatusCode::kInvalidArgument,
+           {std::vector<std::string>(kMaxUnitsPerRequest + 1, "a.service"), absl::StatusCode::kInvalidArgument,
             "101 units in one request; at most 100"},
        }) {
     auto set = SetStates(*engine_, c.names, v1::DESIRED_STATE_LAUNCHED);
@@ -232,6 +232,86 @@ TEST_F(EngineTest, OnlyUnitsThatRunOrRanAskForAReconcilePass) {
   EXPECT_TRUE(engine_->ReconcilePending()) << "destroyed while placed";
   ASSERT_TRUE(engine_->Tick().ok());
   m1.Take();
+}
+
+v1::CreateUnitRequest NewUnit(const std::string& name, const std::string& contents,
+                              v1::DesiredState state = v1::DESIRED_STATE_UNSPECIFIED, bool replace = false) {
+  v1::CreateUnitRequest unit;
+  unit.set_name(name);
+  unit.set_contents(contents);
+  unit.set_desired_state(state);
+  unit.set_replace(replace);
+  return unit;
+}
+
+TEST_F(EngineTest, CreateUnitsWritesAllInOneTransactionAndSurvivesARestart) {
+  ASSERT_TRUE(Create("same.service", kPlain).ok());
+  ASSERT_TRUE(Create("old.service", kPlain).ok());
+  v1::CreateUnitsRequest request;
+  *request.add_units() = NewUnit("new.service", kPlain, v1::DESIRED_STATE_LAUNCHED);
+  *request.add_units() = NewUnit("same.service", kPlain);
+  *request.add_units() = NewUnit("old.service", kPlain2, v1::DESIRED_STATE_UNSPECIFIED, /*replace=*/true);
+  *request.add_units() = NewUnit("web@.service", kPlain);
+  auto created = engine_->CreateUnits(request);
+  ASSERT_TRUE(created.ok()) << created.status();
+  ASSERT_EQ(created->units_size(), 4);
+  EXPECT_TRUE(created->units(0).created());
+  EXPECT_EQ(created->units(0).unit().desired_state(), v1::DESIRED_STATE_LAUNCHED);
+  EXPECT_FALSE(created->units(1).created()) << "same contents: nothing to do";
+  EXPECT_TRUE(created->units(2).replaced());
+  EXPECT_EQ(created->units(2).unit().contents(), kPlain2);
+  EXPECT_EQ(created->units(3).unit().name(), "web@.service");
+  // One transaction: the three written units share one revision.
+  const int64_t revision = created->units(0).unit().mod_revision();
+  EXPECT_EQ(created->units(2).unit().mod_revision(), revision);
+  EXPECT_EQ(created->units(3).unit().mod_revision(), revision);
+  EXPECT_EQ(created->units(0).unit().create_revision(), revision);
+  EXPECT_LT(created->units(2).unit().create_revision(), revision) << "a replaced unit keeps its age";
+  EXPECT_LT(created->units(1).unit().mod_revision(), revision);
+
+  Restart();
+  for (const v1::CreateUnitResponse& answer : created->units()) {
+    auto stored = engine_->GetUnit(answer.unit().name());
+    ASSERT_TRUE(stored.ok()) << answer.unit().name();
+    EXPECT_EQ(stored->contents(), answer.unit().contents());
+    EXPECT_EQ(stored->desired_state(), answer.unit().desired_state());
+    EXPECT_EQ(stored->mod_revision(), answer.unit().mod_revision());
+  }
+}
+
+TEST_F(EngineTest, CreateUnitsCreatesNothingWhenOneUnitCannotBeCreated) {
+  ASSERT_TRUE(Create("taken.service", kPlain).ok());
+  const std::vector<std::string> before = StoredKeys();
+  struct Case {
+    std::vector<v1::CreateUnitRequest> units;
+    absl::StatusCode code;
+    std::string says;
+  };
+  const v1::CreateUnitRequest good = NewUnit("good.service", kPlain);
+  std::vector<v1::CreateUnitRequest> too_many;
+  for (int i = 0; i <= kMaxUnitsPerRequest; ++i) too_many.push_back(NewUnit(absl::StrCat("u", i, ".service"), kPlain));
+  for (const Case& c : std::vector<Case>{
+           {{good, NewUnit("taken.service", kPlain2)}, absl::StatusCode::kAlreadyExists,
+            "unit taken.service already exists with other contents"},
+           {{good, NewUnit("bad.service", "[Service]\nExecStart=/bin/true\n[X-Fleet]\nGlobal=maybe\n")},
+            absl::StatusCode::kInvalidArgument, "unit bad.service:"},
+           {{good, NewUnit("t@.service", kPlain, v1::DESIRED_STATE_LAUNCHED)},
+            absl::StatusCode::kFailedPrecondition, "t@.service is a template"},
+           {{good, NewUnit("good.service", kPlain)}, absl::StatusCode::kInvalidArgument,
+            "unit good.service is given twice"},
+           {{good, NewUnit("", kPlain)}, absl::StatusCode::kInvalidArgument, "unit name is empty"},
+           {{}, absl::StatusCode::kInvalidArgument, "no unit given"},
+           {too_many, absl::StatusCode::kInvalidArgument, "101 units in one request; at most 100"},
+       }) {
+    v1::CreateUnitsRequest request;
+    for (const v1::CreateUnitRequest& unit : c.units) *request.add_units() = unit;
+    auto created = engine_->CreateUnits(request);
+    EXPECT_EQ(created.status().code(), c.code) << created.status();
+    EXPECT_THAT(created.status().message(), HasSubstr(c.says));
+  }
+  EXPECT_EQ(StoredKeys(), before) << "nothing was written";
+  EXPECT_EQ(engine_->GetUnit("good.service").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(engine_->GetUnit("taken.service")->contents(), kPlain);
 }
 
 TEST_F(EngineTest, CreateGetAndSameContentsIsANoOp) {

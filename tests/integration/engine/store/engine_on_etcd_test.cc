@@ -121,7 +121,7 @@ TEST_F(EngineOnEtcdTest, TheLargestBatchOfStateChangesFitsOneEtcdTransaction) {
   ASSERT_TRUE(engine->ReadUntil("this engine is now the leader")) << engine->output;
   auto client = Client(*engine);
   v1::SetUnitsDesiredStateRequest request;
-  for (int i = 0; i < kMaxUnitsPerStateChange; ++i) {
+  for (int i = 0; i < kMaxUnitsPerRequest; ++i) {
     const std::string name = absl::StrCat("u", i, ".service");
     grpc::ClientContext context;
     v1::CreateUnitRequest create;
@@ -136,7 +136,7 @@ TEST_F(EngineOnEtcdTest, TheLargestBatchOfStateChangesFitsOneEtcdTransaction) {
   v1::SetUnitsDesiredStateResponse response;
   grpc::Status set = client->SetUnitsDesiredState(&context, request, &response);
   ASSERT_TRUE(set.ok()) << set.error_message();
-  ASSERT_EQ(response.units_size(), kMaxUnitsPerStateChange);
+  ASSERT_EQ(response.units_size(), kMaxUnitsPerRequest);
   for (const v1::Unit& unit : response.units()) {
     EXPECT_EQ(unit.desired_state(), v1::DESIRED_STATE_LAUNCHED) << unit.name();
     EXPECT_EQ(unit.mod_revision(), response.units(0).mod_revision()) << "one transaction";
