@@ -248,13 +248,31 @@ absl::Status Client::Call(Issue&& issue, Deadline deadline) {
                                              "): ", absl::StrJoin(failures, "; ")));
 }
 
-absl::StatusOr<v1::CreateUnitResponse> Client::CreateUnit(const v1::CreateUnitRequest& request) {
-  v1::CreateUnitResponse response;
-  absl::Status s = Call([&](v1::Fleet::Stub& stub, grpc::ClientContext& c) {
-    return stub.CreateUnit(&c, request, &response);
-  });
-  if (!s.ok()) return s;
-  return response;
+absl::Status Client::CreateUnits(const std::vector<v1::CreateUnitRequest>& units) {
+  constexpr int kMaxPerRequest = 100;             // the engine's kMaxUnitsPerRequest
+  constexpr size_t kMaxFileBytesPerRequest = 1 << 20;  // a larger file goes alone
+  size_t first = 0;
+  while (first < units.size()) {
+    v1::CreateUnitsRequest request;
+    size_t bytes = 0;
+    size_t next = first;
+    while (next < units.size() && request.units_size() < kMaxPerRequest &&
+           (request.units_size() == 0 || bytes + units[next].contents().size() <= kMaxFileBytesPerRequest)) {
+      bytes += units[next].contents().size();
+      *request.add_units() = units[next++];
+    }
+    v1::CreateUnitsResponse response;
+    absl::Status s = Call([&](v1::Fleet::Stub& stub, grpc::ClientContext& c) {
+      return stub.CreateUnits(&c, request, &response);
+    });
+    if (!s.ok() && first > 0) {
+      return absl::Status(s.code(), absl::StrCat(s.message(), " (the first ", first, " of the ",
+                                                 units.size(), " units were created)"));
+    }
+    if (!s.ok()) return s;
+    first = next;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::Unit> Client::GetUnit(const std::string& name) {
@@ -287,7 +305,7 @@ absl::StatusOr<std::vector<v1::Unit>> Client::ListUnits(const std::string& name_
 }
 
 absl::Status Client::SetDesiredStates(const std::vector<std::string>& names, v1::DesiredState state) {
-  constexpr size_t kMaxPerRequest = 100;  // the engine's kMaxUnitsPerStateChange
+  constexpr size_t kMaxPerRequest = 100;  // the engine's kMaxUnitsPerRequest
   for (size_t first = 0; first < names.size(); first += kMaxPerRequest) {
     v1::SetUnitsDesiredStateRequest request;
     for (size_t i = first; i < std::min(names.size(), first + kMaxPerRequest); ++i) {

@@ -74,7 +74,11 @@ class Client {
   // the request) is returned naming the engine and --request-timeout. Each
   // try has its own --request-timeout. Create silences gRPC's own log lines
   // for the process, so each error is the one line fleetctl prints.
-  absl::StatusOr<v1::CreateUnitResponse> CreateUnit(const v1::CreateUnitRequest& request);
+  // Creates (or replaces) `units` in requests of up to 100 units and about
+  // 1 MiB of files (the engine's limit, and well within etcd's request size;
+  // each request creates all its units or none). On an error, the requests
+  // before it stay applied and the message says how many units they created.
+  absl::Status CreateUnits(const std::vector<v1::CreateUnitRequest>& units);
   absl::StatusOr<v1::Unit> GetUnit(const std::string& name);
   absl::StatusOr<std::vector<v1::Unit>> ListUnits(const std::string& name_glob,
                                                   bool omit_contents);

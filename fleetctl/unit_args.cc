@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -20,9 +21,13 @@ absl::StatusOr<std::string> ReadLocalFile(const std::string& path) {
   return buf.str();
 }
 
+// Files about to be created by this command, by unit name.
+using Queued = std::map<std::string, std::string>;
+
 // The contents to create `unit` from: its own file, or its template's file
-// beside the given path, or the template already on the cluster.
-absl::StatusOr<std::string> ContentsFor(Client& client, const UnitArg& unit) {
+// beside the given path, or the template about to be created with it, or the
+// template already on the cluster.
+absl::StatusOr<std::string> ContentsFor(Client& client, const UnitArg& unit, const Queued& queued) {
   namespace fs = std::filesystem;
   if (unit.local_path && fs::exists(*unit.local_path)) return ReadLocalFile(*unit.local_path);
 
@@ -37,6 +42,7 @@ absl::StatusOr<std::string> ContentsFor(Client& client, const UnitArg& unit) {
     fs::path beside = fs::path(*unit.local_path).parent_path() / template_name;
     if (fs::exists(beside)) return ReadLocalFile(beside.string());
   }
+  if (auto it = queued.find(template_name); it != queued.end()) return it->second;
   auto from_cluster = client.GetUnit(template_name);
   if (from_cluster.ok()) return from_cluster->contents();
   if (from_cluster.status().code() != absl::StatusCode::kNotFound) return from_cluster.status();
@@ -104,8 +110,18 @@ absl::StatusOr<std::vector<std::string>> EnsureOnCluster(Client& client,
                                                          const std::vector<UnitArg>& units,
                                                          ExistingUnit existing) {
   std::vector<std::string> names;
+  std::vector<v1::CreateUnitRequest> creates;
+  Queued queued;
   for (const auto& unit : units) {
     names.push_back(unit.name);
+    if (auto it = queued.find(unit.name); it != queued.end()) {
+      // Named twice: the same file is one unit; two files are a mistake.
+      auto contents = ContentsFor(client, unit, queued);
+      if (!contents.ok()) return contents.status();
+      if (*contents == it->second) continue;
+      return absl::InvalidArgumentError(
+          absl::StrCat("unit ", unit.name, " is given twice, with different files"));
+    }
     auto current = client.GetUnit(unit.name);
     if (!current.ok() && current.status().code() != absl::StatusCode::kNotFound) {
       return current.status();
@@ -114,7 +130,7 @@ absl::StatusOr<std::vector<std::string>> EnsureOnCluster(Client& client,
                          std::filesystem::exists(*unit.local_path);
     if (current.ok() && (!compare_local || existing == ExistingUnit::kKeep)) continue;
 
-    auto contents = ContentsFor(client, unit);
+    auto contents = ContentsFor(client, unit, queued);
     if (!contents.ok()) return contents.status();
     if (current.ok() && current->contents() == *contents) continue;
     if (current.ok() && existing == ExistingUnit::kRefuse) {
@@ -122,17 +138,14 @@ absl::StatusOr<std::vector<std::string>> EnsureOnCluster(Client& client,
           "unit ", unit.name, " is on the cluster with other contents than ", *unit.local_path,
           "; use --replace to replace it"));
     }
-    v1::CreateUnitRequest request;
+    v1::CreateUnitRequest& request = creates.emplace_back();
     request.set_name(unit.name);
     request.set_contents(*contents);
     request.set_replace(current.ok());
     if (!current.ok()) request.set_desired_state(v1::DESIRED_STATE_INACTIVE);
-    auto created = client.CreateUnit(request);
-    if (!created.ok()) {
-      return absl::Status(created.status().code(),
-                          absl::StrCat(unit.name, ": ", created.status().message()));
-    }
+    queued.emplace(unit.name, *contents);
   }
+  if (absl::Status s = client.CreateUnits(creates); !s.ok()) return s;
   return names;
 }
 

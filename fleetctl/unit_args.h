@@ -48,8 +48,9 @@ absl::StatusOr<std::vector<std::string>> ExpandNames(Client& client,
 enum class ExistingUnit { kKeep, kReplace, kRefuse };
 
 // Makes sure every unit is on the cluster (creating it from its file or its
-// template; desired state inactive), and returns their names. Stops at the
-// first error, which names the unit.
+// template; desired state inactive; 100 units per request), and returns their
+// names. Stops at the first error, which names the unit; the requests before
+// it stay applied, and the message says how many units they created.
 absl::StatusOr<std::vector<std::string>> EnsureOnCluster(Client& client,
                                                          const std::vector<UnitArg>& units,
                                                          ExistingUnit existing);

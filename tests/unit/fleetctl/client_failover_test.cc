@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "fleet/v1/fleet.grpc.pb.h"
@@ -81,6 +82,25 @@ class FakeFleet final : public v1::Fleet::Service {
     return grpc::Status::OK;
   }
 
+  // Batches: records how many units each request carried, and refuses the
+  // request numbered `fail_request` (1 = the first) as a refused unit.
+  grpc::Status CreateUnits(grpc::ServerContext* context, const v1::CreateUnitsRequest* request,
+                           v1::CreateUnitsResponse*) override {
+    if (grpc::Status s = Answer(context); !s.ok()) return s;
+    return Batch(request->units_size());
+  }
+  grpc::Status SetUnitsDesiredState(grpc::ServerContext* context,
+                                    const v1::SetUnitsDesiredStateRequest* request,
+                                    v1::SetUnitsDesiredStateResponse*) override {
+    if (grpc::Status s = Answer(context); !s.ok()) return s;
+    return Batch(request->names_size());
+  }
+  void FailRequest(int n) { fail_request_ = n; }
+  std::vector<int> batches() {
+    absl::MutexLock lock(&mu_);
+    return batches_;
+  }
+
   grpc::Status ReadJournal(grpc::ServerContext* context, const v1::ReadJournalRequest*,
                            grpc::ServerWriter<v1::JournalEntry>* writer) override {
     if (role_ == Role::kBrokenJournal) {
@@ -102,6 +122,15 @@ class FakeFleet final : public v1::Fleet::Service {
  private:
   void Count() {
     if (++calls_ == 1) arrived_.Notify();
+  }
+
+  grpc::Status Batch(int units) {
+    absl::MutexLock lock(&mu_);
+    batches_.push_back(units);
+    if (static_cast<int>(batches_.size()) == fail_request_) {
+      return grpc::Status(grpc::StatusCode::ALREADY_EXISTS, "unit u150.service already exists");
+    }
+    return grpc::Status::OK;
   }
 
   // OK when this engine serves the call, else its refusal.
@@ -135,6 +164,9 @@ class FakeFleet final : public v1::Fleet::Service {
   const Role role_;
   const std::string leader_;
   std::atomic<int> calls_{0};
+  std::atomic<int> fail_request_{0};
+  absl::Mutex mu_;
+  std::vector<int> batches_ ABSL_GUARDED_BY(mu_);
   absl::Notification arrived_;
   absl::Notification release_;
   std::unique_ptr<grpc::Server> server_;
@@ -207,6 +239,57 @@ TEST(ParseEndpointsTest, FleetctlCallsABadListAUsageError) {
                      err2, false);
   EXPECT_EQ(code, 2);
   EXPECT_THAT(err2.str(), HasSubstr("\"nohost\" is not HOST:PORT"));
+}
+
+// fleetctl submit/start of a long list: at most 100 units per request (the
+// engine's limit), a create request also within about 1 MiB of files; a
+// refused request stops the command and says what the requests before it did.
+TEST(ClientBatchTest, LongListsGoInRequestsOf100) {
+  FakeFleet engine("leader", Role::kLeader);
+  std::string address = engine.Start();
+  ASSERT_FALSE(address.empty());
+  std::unique_ptr<Client> client = MakeClient({address});
+  std::vector<v1::CreateUnitRequest> units(250);
+  std::vector<std::string> names;
+  for (int i = 0; i < 250; ++i) {
+    units[i].set_name(absl::StrCat("u", i, ".service"));
+    units[i].set_contents("[Service]\nExecStart=/bin/true\n");
+    names.push_back(units[i].name());
+  }
+  ASSERT_TRUE(client->CreateUnits(units).ok());
+  EXPECT_EQ(engine.batches(), (std::vector<int>{100, 100, 50}));
+  ASSERT_TRUE(client->SetDesiredStates(names, v1::DESIRED_STATE_LAUNCHED).ok());
+  EXPECT_EQ(engine.batches(), (std::vector<int>{100, 100, 50, 100, 100, 50}));
+  EXPECT_TRUE(client->CreateUnits({}).ok()) << "nothing to create: no request";
+  EXPECT_EQ(engine.batches().size(), 6u);
+
+  // Big files: 400 KiB each, so two fit in a request of at most 1 MiB; a
+  // file over 1 MiB goes alone.
+  std::vector<v1::CreateUnitRequest> big(3);
+  for (int i = 0; i < 3; ++i) {
+    big[i].set_name(absl::StrCat("big", i, ".service"));
+    big[i].set_contents(std::string(400 << 10, '#'));
+  }
+  big.push_back(big[0]);
+  big.back().set_name("huge.service");
+  big.back().set_contents(std::string(1200 << 10, '#'));
+  ASSERT_TRUE(client->CreateUnits(big).ok());
+  EXPECT_EQ(engine.batches(), (std::vector<int>{100, 100, 50, 100, 100, 50, 2, 1, 1}));
+}
+
+TEST(ClientBatchTest, ARefusedRequestSaysHowManyUnitsWentBefore) {
+  FakeFleet engine("leader", Role::kLeader);
+  std::string address = engine.Start();
+  ASSERT_FALSE(address.empty());
+  std::unique_ptr<Client> client = MakeClient({address});
+  std::vector<v1::CreateUnitRequest> units(250);
+  for (int i = 0; i < 250; ++i) units[i].set_name(absl::StrCat("u", i, ".service"));
+  engine.FailRequest(2);
+  absl::Status s = client->CreateUnits(units);
+  EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(s.message(),
+            "unit u150.service already exists (the first 100 of the 250 units were created)");
+  EXPECT_EQ(engine.batches(), (std::vector<int>{100, 100})) << "no request after the refused one";
 }
 
 TEST(ClientFailoverTest, FollowerSendsTheCallToTheLeaderAndLaterCallsGoThere) {
