@@ -16,6 +16,10 @@
 namespace fleet::ctl {
 namespace {
 
+// Units per CreateUnits and SetUnitsDesiredState request: the engine's
+// kMaxUnitsPerRequest (fleetctl does not link the engine).
+constexpr size_t kMaxUnitsPerRequest = 100;
+
 // The transport of `options`, or INVALID_ARGUMENT saying which flags to give.
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(
     const ConnectionOptions& options, const std::vector<std::string>& endpoints, std::ostream& err) {
@@ -249,14 +253,13 @@ absl::Status Client::Call(Issue&& issue, Deadline deadline) {
 }
 
 absl::Status Client::CreateUnits(const std::vector<v1::CreateUnitRequest>& units) {
-  constexpr int kMaxPerRequest = 100;             // the engine's kMaxUnitsPerRequest
   constexpr size_t kMaxFileBytesPerRequest = 1 << 20;  // a larger file goes alone
   size_t first = 0;
   while (first < units.size()) {
     v1::CreateUnitsRequest request;
     size_t bytes = 0;
     size_t next = first;
-    while (next < units.size() && request.units_size() < kMaxPerRequest &&
+    while (next < units.size() && static_cast<size_t>(request.units_size()) < kMaxUnitsPerRequest &&
            (request.units_size() == 0 || bytes + units[next].contents().size() <= kMaxFileBytesPerRequest)) {
       bytes += units[next].contents().size();
       *request.add_units() = units[next++];
@@ -305,10 +308,9 @@ absl::StatusOr<std::vector<v1::Unit>> Client::ListUnits(const std::string& name_
 }
 
 absl::Status Client::SetDesiredStates(const std::vector<std::string>& names, v1::DesiredState state) {
-  constexpr size_t kMaxPerRequest = 100;  // the engine's kMaxUnitsPerRequest
-  for (size_t first = 0; first < names.size(); first += kMaxPerRequest) {
+  for (size_t first = 0; first < names.size(); first += kMaxUnitsPerRequest) {
     v1::SetUnitsDesiredStateRequest request;
-    for (size_t i = first; i < std::min(names.size(), first + kMaxPerRequest); ++i) {
+    for (size_t i = first; i < std::min(names.size(), first + kMaxUnitsPerRequest); ++i) {
       request.add_names(names[i]);
     }
     request.set_desired_state(state);
