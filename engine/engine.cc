@@ -1070,6 +1070,11 @@ void Engine::WaitForWork(absl::Duration timeout) {
            (leading_ && (reconcile_pending_ || all_machines_dirty_ || !dirty_machines_.empty()));
   };
   absl::MutexLock lock(&mu_);
+  if (leading_) {
+    // A millisecond past the expiry: TakeExpired then surely counts it.
+    const absl::Duration until_expiry = liveness_.NextExpiry() - clock_->Now() + absl::Milliseconds(1);
+    timeout = std::clamp(until_expiry, absl::ZeroDuration(), timeout);
+  }
   mu_.AwaitWithTimeout(absl::Condition(&has_work), timeout);
 }
 

@@ -217,7 +217,8 @@ class Engine {
   // True while this engine acts as the leader (as of the last Tick).
   bool leading();
   // Blocks (real time) until a reconcile is pending, Shutdown() was called,
-  // or `timeout` passed.
+  // the next machine's agent_ttl runs out (so a dead machine is declared on
+  // time, not up to one `timeout` late), or `timeout` passed.
   void WaitForWork(absl::Duration timeout);
   // True when a change waits for the next Tick.
   bool ReconcilePending();

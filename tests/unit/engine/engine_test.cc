@@ -659,6 +659,11 @@ TEST_F(EngineTest, SilentMachineIsDeclaredDeadAndItsUnitsMove) {
   ASSERT_TRUE(engine_->Tick().ok());
   EXPECT_FALSE(m1.closed);
   EXPECT_EQ(MachineOf("web.service"), "m1");
+  // The loop waits until m1's ttl runs out (1 s from now), not its whole
+  // interval: a dead machine is declared on time.
+  const absl::Time waited_from = absl::Now();
+  engine_->WaitForWork(absl::Seconds(60));
+  EXPECT_LT(absl::Now() - waited_from, absl::Seconds(30));
 
   clock_.Advance(absl::Seconds(1));  // 30 s of silence from m1
   ASSERT_TRUE(engine_->Tick().ok());
