@@ -71,6 +71,7 @@ class EngineTest : public ::testing::Test {
   }
   void TearDown() override {
     engine_.reset();
+    fault_store_.reset();
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
@@ -88,9 +89,19 @@ class EngineTest : public ::testing::Test {
     ASSERT_TRUE(engine.ok()) << engine.status();
     engine_ = std::move(*engine);
   }
+  // A new engine (default options) on a FaultStore over the same store.
+  testing::FaultStore& UseFaultStore() {
+    engine_.reset();
+    fault_store_ = std::make_unique<testing::FaultStore>(store_.get());
+    auto engine = Engine::Create(fault_store_.get(), &clock_, EngineOptions());
+    EXPECT_TRUE(engine.ok()) << engine.status();
+    if (engine.ok()) engine_ = std::move(*engine);
+    return *fault_store_;
+  }
   // Simulates an engine restart on the same data directory.
   void Restart() {
     engine_.reset();
+    fault_store_.reset();
     store_.reset();
     OpenAll();
   }
@@ -139,6 +150,7 @@ class EngineTest : public ::testing::Test {
   std::filesystem::path dir_;
   FakeClock clock_;
   std::unique_ptr<EmbeddedStore> store_;
+  std::unique_ptr<testing::FaultStore> fault_store_;  // see UseFaultStore
   std::unique_ptr<Engine> engine_;
 };
 
@@ -391,10 +403,7 @@ TEST_F(EngineTest, BadInputIsRefusedWithAClearMessageAndChangesNothing) {
 }
 
 TEST_F(EngineTest, StoreFailuresChangeNothingAndTheScheduleIsRetried) {
-  testing::FaultStore store(store_.get());
-  auto created_engine = Engine::Create(&store, &clock_, EngineOptions());
-  ASSERT_TRUE(created_engine.ok());
-  engine_ = std::move(*created_engine);
+  testing::FaultStore& store = UseFaultStore();
   RecordingChannel m1;
   Register("m1", &m1);
   m1.Take();
@@ -424,17 +433,13 @@ TEST_F(EngineTest, StoreFailuresChangeNothingAndTheScheduleIsRetried) {
   auto sent = m1.Take();
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_THAT(Names(sent[0].delta().upserts()), ElementsAre("web.service"));
-  engine_.reset();  // before `store`, which it uses
 }
 
 // etcd can lose the answer to a write (its leader died with the proposal, a
 // deadline passed): the engine finds out what became of the write instead of
 // failing a request that may have been applied.
 TEST_F(EngineTest, WritesWhoseAnswerWasLostAreResolvedNotFailed) {
-  testing::FaultStore store(store_.get());
-  auto created_engine = Engine::Create(&store, &clock_, EngineOptions());
-  ASSERT_TRUE(created_engine.ok());
-  engine_ = std::move(*created_engine);
+  testing::FaultStore& store = UseFaultStore();
   RecordingChannel m1;
   Register("m1", &m1);
   using Lost = testing::FaultStore::LostAnswer;
