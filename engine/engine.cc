@@ -84,6 +84,7 @@ Engine::Engine(Store* store, const Clock* clock, EngineOptions options)
       leadership_(options.leadership),
       heartbeat_interval_(options.heartbeat_interval > absl::ZeroDuration() ? options.heartbeat_interval
                                                                              : options.agent_ttl / 3),
+      max_ops_per_txn_(static_cast<size_t>(std::max(1, options.max_ops_per_txn))),
       liveness_(options.agent_ttl) {}
 
 Engine::~Engine() = default;
@@ -924,8 +925,8 @@ absl::Status Engine::ReconcileLocked() {
   absl::Cleanup end_writes = [this, &changes]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (const Change& change : changes) units_in_flight_.erase(change.unit);
   };
-  for (size_t begin = 0; begin < changes.size(); begin += kMaxOpsPerTxn) {
-    size_t end = std::min(changes.size(), begin + kMaxOpsPerTxn);
+  for (size_t begin = 0; begin < changes.size(); begin += max_ops_per_txn_) {
+    size_t end = std::min(changes.size(), begin + max_ops_per_txn_);
     Transaction txn;
     for (size_t i = begin; i < end; ++i) {
       Operation op;

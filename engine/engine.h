@@ -13,7 +13,7 @@
 //   - Every change marks a reconcile as pending. Tick() declares machines dead
 //     (Liveness), then runs one scheduler pass over the in-memory
 //     ClusterSnapshot (kept up to date incrementally, never rebuilt), writes
-//     the plan to the store in transactions of at most kMaxOpsPerTxn operations,
+//     the plan to the store in transactions of at most max_ops_per_txn operations,
 //     and sends each connected agent whose unit set changed one ScheduleDelta.
 //     Changes that arrive while a pass runs wait for the next pass (batching).
 //   - An agent gets its full set on Register, then deltas only; an agent whose
@@ -99,7 +99,10 @@ inline constexpr char kMachinesPrefix[] = "/fleet/machines/";
 inline constexpr int kDefaultPageSize = 1000;
 inline constexpr int kMaxPageSize = 10000;
 inline constexpr size_t kMaxMachineIdBytes = 128;
-inline constexpr int kMaxOpsPerTxn = 128;
+inline constexpr int kMaxOpsPerTxn = 128;  // etcd's default --max-txn-ops
+// The embedded store has no such limit: a pass's whole schedule is one
+// transaction (one fsync) up to this many operations (about 1 MiB of log).
+inline constexpr int kMaxOpsPerEmbeddedTxn = 10000;
 // Units per CreateUnits and SetUnitsDesiredState: one compare each, plus the
 // leadership guard's, must stay within etcd's 128 compares per transaction.
 inline constexpr int kMaxUnitsPerRequest = 100;
@@ -130,6 +133,9 @@ struct EngineOptions {
   // Who leads (not owned; must outlive the Engine). nullptr: this engine
   // alone, always leading, writes unguarded (tests).
   const Leadership* leadership = nullptr;
+  // Operations per transaction when writing a plan: kMaxOpsPerTxn for etcd,
+  // kMaxOpsPerEmbeddedTxn for the embedded store.
+  int max_ops_per_txn = kMaxOpsPerTxn;
 };
 
 class Engine {
@@ -324,6 +330,7 @@ class Engine {
   const Clock* const clock_;
   const Leadership* const leadership_;  // nullptr: always leading
   const absl::Duration heartbeat_interval_;
+  const size_t max_ops_per_txn_;
   std::vector<std::string> startup_warnings_;  // written by Create only
 
   absl::Mutex mu_;

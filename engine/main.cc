@@ -267,6 +267,7 @@ int Run(const EngineConfig& config) {
   EngineOptions engine_options;
   engine_options.agent_ttl = config.agent_ttl;
   engine_options.leadership = leadership.get();
+  if (config.store == StoreKind::kEmbedded) engine_options.max_ops_per_txn = kMaxOpsPerEmbeddedTxn;
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(store->get(), &clock, engine_options);
   if (!engine.ok()) {
     LogError("cannot load the cluster state from the %s: %s", store_description,

@@ -393,6 +393,7 @@ EngineFigures RunEngineOnce(int etcd_members, const std::string& dir, int units,
   std::vector<std::unique_ptr<CountingChannel>> channels;
   EngineOptions engine_options;  // agent_ttl as fleet-engine's default
   engine_options.leadership = leadership.get();
+  if (etcd_members == 0) engine_options.max_ops_per_txn = kMaxOpsPerEmbeddedTxn;
   absl::StatusOr<std::unique_ptr<Engine>> created = Engine::Create(store.get(), &clock, engine_options);
   if (!created.ok()) Fail("Engine::Create", created.status());
   std::unique_ptr<Engine> engine = *std::move(created);

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -883,8 +884,32 @@ TEST_F(EngineTest, ManyUnitsAreWrittenInSeveralTransactionsAndSurviveRestart) {
   auto schedule = store_->Range("/fleet/schedule/");
   ASSERT_TRUE(schedule.ok());
   EXPECT_EQ(static_cast<int>(schedule->kvs.size()), n);
+  std::set<int64_t> transactions;
+  for (const KeyValue& kv : schedule->kvs) transactions.insert(kv.mod_revision);
+  EXPECT_EQ(transactions.size(), 4u) << "at most kMaxOpsPerTxn per transaction, for etcd";
   Restart();
   EXPECT_EQ(engine_->ListMachines().machines(0).units(), static_cast<uint32_t>(n));
+}
+
+TEST_F(EngineTest, OnTheEmbeddedStoreAPassIsOneTransaction) {
+  engine_.reset();
+  EngineOptions options;
+  options.max_ops_per_txn = kMaxOpsPerEmbeddedTxn;
+  auto engine = Engine::Create(store_.get(), &clock_, options);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  engine_ = *std::move(engine);
+  RecordingChannel m1;
+  Register("m1", &m1);
+  for (int i = 0; i < 3 * kMaxOpsPerTxn; ++i) {
+    ASSERT_TRUE(Create("u" + std::to_string(i) + ".service", kPlain, v1::DESIRED_STATE_LAUNCHED).ok());
+  }
+  ASSERT_TRUE(engine_->Tick().ok());
+  auto schedule = store_->Range("/fleet/schedule/");
+  ASSERT_TRUE(schedule.ok());
+  ASSERT_EQ(static_cast<int>(schedule->kvs.size()), 3 * kMaxOpsPerTxn);
+  std::set<int64_t> transactions;
+  for (const KeyValue& kv : schedule->kvs) transactions.insert(kv.mod_revision);
+  EXPECT_EQ(transactions.size(), 1u);
 }
 
 // --- Concurrent writers --------------------------------------------------------
