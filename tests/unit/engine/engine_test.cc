@@ -891,7 +891,7 @@ TEST_F(EngineTest, ManyUnitsAreWrittenInSeveralTransactionsAndSurviveRestart) {
   EXPECT_EQ(engine_->ListMachines().machines(0).units(), static_cast<uint32_t>(n));
 }
 
-TEST_F(EngineTest, OnTheEmbeddedStoreAPassIsOneTransaction) {
+TEST_F(EngineTest, OnTheEmbeddedStoreAPassWritesLargerTransactions) {
   engine_.reset();
   EngineOptions options;
   options.max_ops_per_txn = kMaxOpsPerEmbeddedTxn;
