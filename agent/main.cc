@@ -16,7 +16,6 @@
 #include "common/cli.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "common/mutex_checks.h"
 #include "common/tls/credentials.h"
 #include "common/version.h"
 
@@ -36,7 +35,6 @@ int Usage(const absl::Status& status) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  fleet::DisableMutexDeadlockDetection();  // common/mutex_checks.h says why
   // The agent's memory per host is the product's promise: one malloc arena
   // instead of one per thread (gRPC runs several).
   mallopt(M_ARENA_MAX, 1);

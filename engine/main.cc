@@ -25,7 +25,6 @@
 #include "common/cli.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "common/mutex_checks.h"
 #include "common/version.h"
 #include "engine/config.h"
 #include "engine/engine.h"
@@ -325,7 +324,6 @@ int Run(const EngineConfig& config) {
 }  // namespace fleet
 
 int main(int argc, char** argv) {
-  fleet::DisableMutexDeadlockDetection();  // common/mutex_checks.h says why
   // gRPC runs calls on up to 64 threads (engine/server.cc), and glibc gives
   // threads that allocate at once arenas of their own (up to 8 per core),
   // each keeping what was freed in it: 13 MiB of the engine's 85 MiB with

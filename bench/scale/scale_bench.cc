@@ -85,7 +85,6 @@
 #include "agent/systemd/fake_manager.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "common/mutex_checks.h"
 #include "fleet/v1/agent.pb.h"
 #include "fleet/v1/fleet.grpc.pb.h"
 #include "fleet/v1/fleet.pb.h"
@@ -889,7 +888,6 @@ int Usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  fleet::DisableMutexDeadlockDetection();  // common/mutex_checks.h says why
   Config config;
   config.engine = std::string(FLEET_BINARY_DIR) + "/engine/fleet-engine";
   std::optional<int> machines, units;
