@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 
@@ -16,6 +17,15 @@ const KeyValue* Find(const absl::flat_hash_map<std::string, KeyValue>& now,
                      const std::string& key) {
   auto it = now.find(key);
   return it == now.end() ? nullptr : &it->second;
+}
+
+// A transaction whose keys can tell whether it was applied: no operations on
+// failure (the keys cannot tell which branch ran) and no prefix delete (its
+// keys are not named).
+bool Resolvable(const Transaction& txn) {
+  return txn.on_failure.empty() &&
+         std::none_of(txn.on_success.begin(), txn.on_success.end(),
+                      [](const Operation& op) { return op.kind == Operation::Kind::kDeletePrefix; });
 }
 
 }  // namespace
@@ -79,11 +89,7 @@ bool CompareHolds(const Compare& c, const KeyValue* kv) {
 TxnOutcome DecideOutcome(const Transaction& txn,
                          const absl::flat_hash_map<std::string, KeyValue>& now,
                          int64_t read_revision) {
-  const bool resolvable =
-      txn.on_failure.empty() &&
-      std::none_of(txn.on_success.begin(), txn.on_success.end(),
-                   [](const Operation& op) { return op.kind == Operation::Kind::kDeletePrefix; });
-  if (!resolvable) return {TxnOutcome::Kind::kUnknown, 0};
+  if (!Resolvable(txn)) return {TxnOutcome::Kind::kUnknown, 0};
   const bool compares_hold =
       std::all_of(txn.compares.begin(), txn.compares.end(),
                   [&now](const Compare& c) { return CompareHolds(c, Find(now, c.key)); });
@@ -104,11 +110,14 @@ TxnOutcome DecideOutcome(const Transaction& txn,
 
 absl::StatusOr<TxnResult> ResolveOutcome(Store& store, const Transaction& txn,
                                          const absl::Status& unknown) {
+  if (!Resolvable(txn)) return unknown;
   absl::flat_hash_map<std::string, KeyValue> now;
+  absl::flat_hash_set<std::string> read_keys;  // a key compared and written is read once
   int64_t read_revision = 0;
   // Range(key, "", 1) is the key itself when it exists (no longer key with
   // that prefix sorts before it), and tells the store revision when it does not.
   auto read = [&](const std::string& key) -> bool {
+    if (!read_keys.insert(key).second) return true;
     absl::StatusOr<RangeResult> range = store.Range(key, "", 1);
     if (!range.ok()) return false;
     read_revision = std::max(read_revision, range->revision);

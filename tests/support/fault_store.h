@@ -43,13 +43,17 @@ class FaultStore final : public Store {
     meanwhile_ = std::move(meanwhile);
   }
   int lost_answers() const { return lost_answers_.load(); }
+  // Get and Range calls so far, answered or not.
+  int reads() const { return reads_.load(); }
 
   absl::StatusOr<KeyValue> Get(const std::string& key) override {
+    ++reads_;
     if (down_) return Down();
     return real_->Get(key);
   }
   absl::StatusOr<RangeResult> Range(const std::string& prefix, const std::string& start_after,
                                     int64_t limit) override {
+    ++reads_;
     if (down_) return Down();
     return real_->Range(prefix, start_after, limit);
   }
@@ -107,6 +111,7 @@ class FaultStore final : public Store {
   std::atomic<bool> down_{false};
   std::atomic<bool> writes_down_{false};
   std::atomic<int> lost_answers_{0};
+  std::atomic<int> reads_{0};
   absl::Mutex mu_;
   std::optional<LostAnswer> lost_ ABSL_GUARDED_BY(mu_);
   std::function<void()> meanwhile_ ABSL_GUARDED_BY(mu_);

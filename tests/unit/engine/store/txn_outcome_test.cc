@@ -208,6 +208,26 @@ TEST_F(ResolveOutcomeTest, DeleteWhoseAnswerWasLostAfterApplyingSucceeds) {
   EXPECT_EQ(ValueOf("/u/a"), "<NOT_FOUND>");
 }
 
+TEST_F(ResolveOutcomeTest, AKeyComparedAndWrittenIsReadOnce) {
+  Transaction create = Txn({ModRevisionIs("/u/b", 0)}, {PutOp("/u/b", "v"), PutOp("/s/b", "m1")});
+  faulty_->LoseNextTxnAnswer(FaultStore::LostAnswer::kApplied);
+  const int reads_before = faulty_->reads();
+  absl::StatusOr<TxnResult> result = Commit(create);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->succeeded);
+  EXPECT_EQ(faulty_->reads() - reads_before, 2) << "/u/b and /s/b, each once";
+}
+
+TEST_F(ResolveOutcomeTest, ATransactionTheKeysCannotSettleIsNotReadBack) {
+  Transaction either = Txn({ModRevisionIs("/u/a", 0)}, {PutOp("/u/a", "v")});
+  either.on_failure.push_back(PutOp("/u/other", "w"));
+  faulty_->LoseNextTxnAnswer(FaultStore::LostAnswer::kApplied);
+  const int reads_before = faulty_->reads();
+  absl::StatusOr<TxnResult> result = Commit(either);
+  EXPECT_TRUE(IsOutcomeUnknown(result.status())) << result.status();
+  EXPECT_EQ(faulty_->reads(), reads_before);
+}
+
 TEST_F(ResolveOutcomeTest, UnreadableStoreKeepsTheUnknownOutcome) {
   Transaction create = Txn({ModRevisionIs("/u/b", 0)}, {PutOp("/u/b", "v")});
   faulty_->LoseNextTxnAnswer(FaultStore::LostAnswer::kNotApplied,
