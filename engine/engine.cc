@@ -137,7 +137,7 @@ absl::Status Engine::LoadLocked(std::vector<std::string>* warnings) {
     if (!record.ParseFromString(kv.value)) {
       return absl::DataLossError(absl::StrCat("store key ", kv.key, ": not a fleet.v1.ScheduleRecord"));
     }
-    snapshot_.schedule[kv.key.substr(sizeof(kSchedulePrefix) - 1)] = record.machine_id();
+    SetScheduleLocked(kv.key.substr(sizeof(kSchedulePrefix) - 1), record.machine_id());
   }
 
   absl::StatusOr<RangeResult> machines = store_->Range(kMachinesPrefix);
@@ -169,6 +169,8 @@ absl::Status Engine::ReloadLocked() {
   units_.clear();
   machines_.clear();
   snapshot_ = ClusterSnapshot();
+  scheduled_on_.clear();
+  globals_.reset();
   unplaceable_.clear();
   dirty_machines_.clear();
   all_machines_dirty_ = false;
@@ -258,15 +260,45 @@ void Engine::DrainUnitWritesLocked() {
 // ---------------------------------------------------------------------------
 // Units
 
+// The machine a unit is scheduled to; a global unit's machines are all marked
+// by NoteGlobalsChangeLocked.
 void Engine::MarkUnitMachinesDirtyLocked(const std::string& name) {
-  auto unit = units_.find(name);
-  if (unit != units_.end() && unit->second.options.global) all_machines_dirty_ = true;
   auto placed = snapshot_.schedule.find(name);
   if (placed != snapshot_.schedule.end()) dirty_machines_.insert(placed->second);
 }
 
 bool Engine::InScheduleLocked(const std::string& name) const {
   return snapshot_.units.contains(name) || snapshot_.schedule.contains(name);
+}
+
+void Engine::SetScheduleLocked(const std::string& unit, const std::string& machine) {
+  auto current = snapshot_.schedule.find(unit);
+  if (current != snapshot_.schedule.end()) {
+    if (current->second == machine) return;
+    dirty_machines_.insert(current->second);
+    auto on = scheduled_on_.find(current->second);
+    on->second.erase(unit);
+    if (on->second.empty()) scheduled_on_.erase(on);
+  }
+  if (machine.empty()) {
+    if (current != snapshot_.schedule.end()) snapshot_.schedule.erase(current);
+    return;
+  }
+  snapshot_.schedule.insert_or_assign(unit, machine);
+  scheduled_on_[machine].insert(unit);
+  dirty_machines_.insert(machine);
+}
+
+void Engine::NoteGlobalsChangeLocked(const UnitView* before, const UnitView* after) {
+  auto global = [](const UnitView* view) { return view != nullptr && view->options.global; };
+  if (!global(before) && !global(after)) return;
+  globals_.reset();
+  all_machines_dirty_ = true;
+}
+
+const GlobalSet& Engine::GlobalsLocked() {
+  if (!globals_.has_value()) globals_.emplace(snapshot_);
+  return *globals_;
 }
 
 void Engine::PutUnitLocked(UnitRecord record) {
@@ -276,14 +308,19 @@ void Engine::PutUnitLocked(UnitRecord record) {
   // about 0.2 s, which a submit of many units would otherwise pay per batch.
   const bool ran = InScheduleLocked(name);
   MarkUnitMachinesDirtyLocked(name);  // where the old version runs
+  auto before = snapshot_.units.find(name);
+  std::optional<UnitView> old_view;
+  if (before != snapshot_.units.end()) old_view = std::move(before->second);
   if (record.schedulable && !record.is_template && Runs(record.unit.desired_state())) {
     UnitView view;
     view.name = name;
     view.options = record.options;
     view.create_revision = record.unit.create_revision();
-    snapshot_.units[name] = std::move(view);
+    UnitView& kept = snapshot_.units[name] = std::move(view);
+    NoteGlobalsChangeLocked(old_view ? &*old_view : nullptr, &kept);
   } else {
     snapshot_.units.erase(name);
+    NoteGlobalsChangeLocked(old_view ? &*old_view : nullptr, nullptr);
   }
   units_[name] = std::move(record);
   MarkUnitMachinesDirtyLocked(name);  // where the new version runs
@@ -294,8 +331,11 @@ void Engine::EraseUnitLocked(const std::string& name) {
   if (InScheduleLocked(name)) reconcile_pending_ = true;
   MarkUnitMachinesDirtyLocked(name);
   units_.erase(name);
-  snapshot_.units.erase(name);
-  snapshot_.schedule.erase(name);
+  if (auto view = snapshot_.units.find(name); view != snapshot_.units.end()) {
+    NoteGlobalsChangeLocked(&view->second, nullptr);
+    snapshot_.units.erase(view);
+  }
+  SetScheduleLocked(name, "");
   unplaceable_.erase(name);
 }
 
@@ -947,30 +987,20 @@ absl::Status Engine::ReconcileLocked() {
       return absl::Status(result.status().code(),
                           absl::StrCat("writing the schedule: ", result.status().message()));
     }
-    for (size_t i = begin; i < end; ++i) {
-      const Change& change = changes[i];
-      auto current = snapshot_.schedule.find(change.unit);
-      if (current != snapshot_.schedule.end()) dirty_machines_.insert(current->second);
-      if (change.machine.empty()) {
-        snapshot_.schedule.erase(change.unit);
-      } else {
-        snapshot_.schedule[change.unit] = change.machine;
-        dirty_machines_.insert(change.machine);
-      }
-    }
+    for (size_t i = begin; i < end; ++i) SetScheduleLocked(changes[i].unit, changes[i].machine);
   }
   return absl::OkStatus();
 }
 
 Engine::UnitSet Engine::ComputeSetLocked(const std::string& machine_id) {
-  return SetOfNamesLocked(UnitsForMachine(snapshot_, machine_id));
-}
-
-Engine::UnitSet Engine::SetOfNamesLocked(const std::vector<std::string>& names) {
+  static const absl::flat_hash_set<std::string> kNone;
+  auto here = scheduled_on_.find(machine_id);
   UnitSet set;
-  for (const std::string& name : names) {
+  for (const std::string& name :
+       UnitsForMachine(snapshot_, machine_id, here == scheduled_on_.end() ? kNone : here->second,
+                       GlobalsLocked())) {
     auto unit = units_.find(name);
-    if (unit == units_.end() || !snapshot_.units.contains(name)) continue;
+    if (unit == units_.end()) continue;
     set.emplace(name, SetEntry{unit->second.unit.hash(), unit->second.unit.desired_state()});
   }
   return set;
@@ -997,14 +1027,9 @@ void Engine::PushSetsLocked() {
   }
   all_machines_dirty_ = false;
   dirty_machines_.clear();
-  if (targets.empty()) return;
-  // Many machines at once: one pass over the schedule instead of one per machine.
-  absl::flat_hash_map<std::string, std::vector<std::string>> by_machine;
-  const bool use_bulk = targets.size() > kBulkSetThreshold;
-  if (use_bulk) by_machine = UnitsByMachine(snapshot_);
   for (const std::string& id : targets) {
     MachineRecord& record = machines_[id];
-    UnitSet set = use_bulk ? SetOfNamesLocked(by_machine[id]) : ComputeSetLocked(id);
+    UnitSet set = ComputeSetLocked(id);
     v1::EngineMessage message;
     message.set_heartbeat_interval_ms(absl::ToInt64Milliseconds(heartbeat_interval_));
     v1::ScheduleDelta* delta = message.mutable_delta();

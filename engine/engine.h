@@ -68,6 +68,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -108,8 +109,6 @@ inline constexpr int kMaxOpsPerEmbeddedTxn = 1000;
 // Units per CreateUnits and SetUnitsDesiredState: one compare each, plus the
 // leadership guard's, must stay within etcd's 128 compares per transaction.
 inline constexpr int kMaxUnitsPerRequest = 100;
-// Above this many machines to update at once, their sets come from one pass.
-inline constexpr size_t kBulkSetThreshold = 16;
 
 // The engine end of one agent stream.
 class AgentChannel {
@@ -313,13 +312,24 @@ class Engine {
   // Whether the scheduler sees `name`: in the snapshot's units or schedule.
   bool InScheduleLocked(const std::string& name) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void EraseUnitLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Puts `unit` in the schedule on `machine` (empty: takes it out) and keeps
+  // scheduled_on_ in step; marks the machines it leaves and joins dirty.
+  void SetScheduleLocked(const std::string& unit, const std::string& machine)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops the GlobalSet kept for set computation when the change of `before`
+  // into `after` (nullptr: absent from the snapshot's units) is a global
+  // unit's; every machine's set is then computed again.
+  void NoteGlobalsChangeLocked(const UnitView* before, const UnitView* after)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  const GlobalSet& GlobalsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkUnitMachinesDirtyLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DeclareDeadLocked(const std::string& machine_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ReconcileLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Recomputes the desired set of every dirty machine and sends deltas.
   void PushSetsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The desired set of one machine, from scheduled_on_ and the kept
+  // GlobalSet: O(its units), whatever the size of the cluster.
   UnitSet ComputeSetLocked(const std::string& machine_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  UnitSet SetOfNamesLocked(const std::vector<std::string>& names) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The message form of one unit of a set, with its file.
   fleet::v1::ScheduledUnit ScheduledUnitLocked(const std::string& name, const SetEntry& entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -340,6 +350,12 @@ class Engine {
   std::map<std::string, UnitRecord> units_ ABSL_GUARDED_BY(mu_);        // every stored unit
   std::map<std::string, MachineRecord> machines_ ABSL_GUARDED_BY(mu_);  // alive machines
   ClusterSnapshot snapshot_ ABSL_GUARDED_BY(mu_);
+  // snapshot_.schedule by machine: machine id -> its scheduled units (dead
+  // machines included until their units move). Makes a machine's set cost
+  // its own units, not a scan of the whole schedule.
+  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> scheduled_on_
+      ABSL_GUARDED_BY(mu_);
+  std::optional<GlobalSet> globals_ ABSL_GUARDED_BY(mu_);  // of snapshot_; built when needed
   absl::flat_hash_map<std::string, std::string> unplaceable_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<int64_t, std::string> sessions_ ABSL_GUARDED_BY(mu_);  // -> machine id
   absl::flat_hash_set<std::string> dirty_machines_ ABSL_GUARDED_BY(mu_);

@@ -116,94 +116,6 @@ std::string MutualReplaceReason(const UnitView& winner) {
                       " was submitted first and wins");
 }
 
-// The global units of a snapshot, in submission order, and the rule that
-// decides which of them run on a machine. Shared by Reconcile and
-// UnitsForMachine so both always agree.
-class GlobalSet {
- public:
-  explicit GlobalSet(const ClusterSnapshot& snapshot) {
-    for (const auto& [name, unit] : snapshot.units) {
-      if (unit.options.global) globals_.push_back(&unit);
-    }
-    std::sort(globals_.begin(), globals_.end(),
-              [](const UnitView* a, const UnitView* b) { return Earlier(*a, *b); });
-    const size_t n = globals_.size();
-    excluded_.resize(n);
-    clash_.assign(n * n, false);
-    for (size_t i = 0; i < n; ++i) {
-      const UnitView& g = *globals_[i];
-      if (!g.options.machine_of.empty()) {
-        excluded_[i] = "Global=true units cannot use MachineOf=";
-      } else if (const UnitView* winner = MutualReplaceWinner(snapshot, g)) {
-        excluded_[i] = MutualReplaceReason(*winner);
-      }
-      for (size_t j = 0; j < i; ++j) {
-        if (Clash(g, *globals_[j])) clash_[i * n + j] = clash_[j * n + i] = true;
-      }
-    }
-  }
-
-  size_t size() const { return globals_.size(); }
-  const UnitView& unit(size_t i) const { return *globals_[i]; }
-
-  // Indices of the globals that run on `machine`, ascending.
-  std::vector<size_t> RunningOn(const MachineView& machine) const {
-    std::vector<size_t> running;
-    for (size_t i = 0; i < globals_.size(); ++i) {
-      if (excluded_[i] || !StaticFit(globals_[i]->options, machine)) continue;
-      if (BlockerOn(i, running) == nullptr) running.push_back(i);
-    }
-    return running;
-  }
-
-  // Why global `i` runs on none of `snapshot.machines`. Only meaningful when
-  // it runs nowhere.
-  std::string WhyNowhere(size_t i, const ClusterSnapshot& snapshot) const {
-    if (excluded_[i]) return *excluded_[i];
-    const FleetOptions& options = globals_[i]->options;
-    if (snapshot.machines.empty()) return "no machine is alive";
-    if (!options.machine_id.empty()) {
-      auto it = snapshot.machines.find(options.machine_id);
-      if (it == snapshot.machines.end()) {
-        return absl::StrCat("MachineID=", options.machine_id, ": the machine is not alive");
-      }
-      if (!MetadataMatches(options, it->second)) {
-        return absl::StrCat("MachineID=", options.machine_id,
-                            ": the machine does not match MachineMetadata ",
-                            DescribeMetadata(options.machine_metadata));
-      }
-    }
-    // Some machine fits statically: an earlier global blocks it everywhere.
-    // Name the blocker on the first such machine, by id.
-    std::vector<const MachineView*> fitting;
-    for (const auto& [id, machine] : snapshot.machines) {
-      if (StaticFit(options, machine)) fitting.push_back(&machine);
-    }
-    if (fitting.empty()) {
-      return absl::StrCat("no machine matches MachineMetadata ",
-                          DescribeMetadata(options.machine_metadata));
-    }
-    const MachineView* first = *std::min_element(
-        fitting.begin(), fitting.end(),
-        [](const MachineView* a, const MachineView* b) { return a->id < b->id; });
-    const UnitView* blocker = BlockerOn(i, RunningOn(*first));
-    return absl::StrCat("conflicts with global ", blocker == nullptr ? "units" : blocker->name,
-                        " on every matching machine");
-  }
-
- private:
-  const UnitView* BlockerOn(size_t i, const std::vector<size_t>& running) const {
-    for (size_t j : running) {
-      if (clash_[i * globals_.size() + j]) return globals_[j];
-    }
-    return nullptr;
-  }
-
-  std::vector<const UnitView*> globals_;
-  std::vector<std::optional<std::string>> excluded_;  // why global i runs nowhere at all
-  std::vector<bool> clash_;                           // n x n
-};
-
 // One Reconcile: a working copy of the schedule, with indexes that make each
 // placement cheap, changed step by step and turned into a Plan at the end.
 class Planner {
@@ -917,16 +829,95 @@ void ApplyPlan(const Plan& plan, ClusterSnapshot* snapshot) {
   for (const std::string& unit : plan.unassign) snapshot->schedule.erase(unit);
 }
 
+GlobalSet::GlobalSet(const ClusterSnapshot& snapshot) {
+  for (const auto& [name, unit] : snapshot.units) {
+    if (unit.options.global) globals_.push_back(unit);
+  }
+  std::sort(globals_.begin(), globals_.end(), Earlier);
+  const size_t n = globals_.size();
+  excluded_.resize(n);
+  clash_.assign(n * n, false);
+  for (size_t i = 0; i < n; ++i) {
+    const UnitView& g = globals_[i];
+    if (!g.options.machine_of.empty()) {
+      excluded_[i] = "Global=true units cannot use MachineOf=";
+    } else if (const UnitView* winner = MutualReplaceWinner(snapshot, g)) {
+      excluded_[i] = MutualReplaceReason(*winner);
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (Clash(g, globals_[j])) clash_[i * n + j] = clash_[j * n + i] = true;
+    }
+  }
+}
+
+std::vector<size_t> GlobalSet::RunningOn(const MachineView& machine) const {
+  std::vector<size_t> running;
+  for (size_t i = 0; i < globals_.size(); ++i) {
+    if (excluded_[i] || !StaticFit(globals_[i].options, machine)) continue;
+    if (BlockerOn(i, running) == nullptr) running.push_back(i);
+  }
+  return running;
+}
+
+std::string GlobalSet::WhyNowhere(size_t i, const ClusterSnapshot& snapshot) const {
+  if (excluded_[i]) return *excluded_[i];
+  const FleetOptions& options = globals_[i].options;
+  if (snapshot.machines.empty()) return "no machine is alive";
+  if (!options.machine_id.empty()) {
+    auto it = snapshot.machines.find(options.machine_id);
+    if (it == snapshot.machines.end()) {
+      return absl::StrCat("MachineID=", options.machine_id, ": the machine is not alive");
+    }
+    if (!MetadataMatches(options, it->second)) {
+      return absl::StrCat("MachineID=", options.machine_id,
+                          ": the machine does not match MachineMetadata ",
+                          DescribeMetadata(options.machine_metadata));
+    }
+  }
+  // Some machine fits statically: an earlier global blocks it everywhere.
+  // Name the blocker on the first such machine, by id.
+  std::vector<const MachineView*> fitting;
+  for (const auto& [id, machine] : snapshot.machines) {
+    if (StaticFit(options, machine)) fitting.push_back(&machine);
+  }
+  if (fitting.empty()) {
+    return absl::StrCat("no machine matches MachineMetadata ",
+                        DescribeMetadata(options.machine_metadata));
+  }
+  const MachineView* first = *std::min_element(
+      fitting.begin(), fitting.end(),
+      [](const MachineView* a, const MachineView* b) { return a->id < b->id; });
+  const UnitView* blocker = BlockerOn(i, RunningOn(*first));
+  return absl::StrCat("conflicts with global ", blocker == nullptr ? "units" : blocker->name,
+                      " on every matching machine");
+}
+
+const UnitView* GlobalSet::BlockerOn(size_t i, const std::vector<size_t>& running) const {
+  for (size_t j : running) {
+    if (clash_[i * globals_.size() + j]) return &globals_[j];
+  }
+  return nullptr;
+}
+
 std::vector<std::string> UnitsForMachine(const ClusterSnapshot& snapshot,
                                          const std::string& machine_id) {
-  std::vector<std::string> names;
+  absl::flat_hash_set<std::string> scheduled_here;
   for (const auto& [unit, machine] : snapshot.schedule) {
-    if (machine != machine_id) continue;
+    if (machine == machine_id) scheduled_here.insert(unit);
+  }
+  return UnitsForMachine(snapshot, machine_id, scheduled_here, GlobalSet(snapshot));
+}
+
+std::vector<std::string> UnitsForMachine(const ClusterSnapshot& snapshot,
+                                         const std::string& machine_id,
+                                         const absl::flat_hash_set<std::string>& scheduled_here,
+                                         const GlobalSet& globals) {
+  std::vector<std::string> names;
+  for (const std::string& unit : scheduled_here) {
     auto it = snapshot.units.find(unit);
     if (it != snapshot.units.end() && !it->second.options.global) names.push_back(unit);
   }
   if (auto it = snapshot.machines.find(machine_id); it != snapshot.machines.end()) {
-    GlobalSet globals(snapshot);
     for (size_t g : globals.RunningOn(it->second)) names.push_back(globals.unit(g).name);
   }
   std::sort(names.begin(), names.end());

@@ -60,11 +60,13 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "common/unit/fleet_options.h"
 
 namespace fleet {
@@ -123,13 +125,51 @@ Plan Reconcile(const ClusterSnapshot& snapshot);
 // engine does after storing it. `snapshot` must not be null.
 void ApplyPlan(const Plan& plan, ClusterSnapshot* snapshot);
 
+// The Global=true units of a snapshot, in submission order, and the rule that
+// decides which of them run on a machine (see the top of this file).
+// Reconcile and UnitsForMachine both use it, so they always agree. It holds
+// copies of the globals' views, so it does not refer to the snapshot once
+// built, and it stays right while no global unit enters, leaves or changes in
+// the snapshot's units; machines and other units may come and go. (A global
+// with Replaces= would depend on the units it replaces too; the unit parser
+// refuses that combination.) Built in O(units + G^2) for G global units.
+class GlobalSet {
+ public:
+  explicit GlobalSet(const ClusterSnapshot& snapshot);
+
+  size_t size() const { return globals_.size(); }
+  const UnitView& unit(size_t i) const { return globals_[i]; }
+  // Indices of the globals that run on `machine`, ascending. O(G^2).
+  std::vector<size_t> RunningOn(const MachineView& machine) const;
+  // Why global `i` runs on none of `snapshot.machines`. Only meaningful when
+  // it runs nowhere.
+  std::string WhyNowhere(size_t i, const ClusterSnapshot& snapshot) const;
+
+ private:
+  const UnitView* BlockerOn(size_t i, const std::vector<size_t>& running) const;
+
+  std::vector<UnitView> globals_;
+  std::vector<std::optional<std::string>> excluded_;  // why global i runs nowhere at all
+  std::vector<bool> clash_;                           // n x n
+};
+
 // Names of the units `machine_id` must run, sorted: the units of `units`
 // scheduled to it in `schedule` (non-global), plus the Global=true units that
 // run on it (only when the machine is in `machines`, whose metadata decides).
-// Call it after applying the plan of Reconcile. O(size of schedule + G^2) for
-// G global units; to build the lists of many machines use UnitsByMachine.
+// Call it after applying the plan of Reconcile. O(size of schedule + units +
+// G^2); a caller that asks for many machines keeps an index and uses the
+// overload below.
 std::vector<std::string> UnitsForMachine(const ClusterSnapshot& snapshot,
                                          const std::string& machine_id);
+
+// The same list from parts the caller keeps: `scheduled_here`, the units that
+// `snapshot.schedule` maps to `machine_id` (an index of the schedule), and
+// `globals`, a GlobalSet of `snapshot` that is still right. O(k log k + G^2)
+// for the k units scheduled there, whatever the size of the cluster.
+std::vector<std::string> UnitsForMachine(const ClusterSnapshot& snapshot,
+                                         const std::string& machine_id,
+                                         const absl::flat_hash_set<std::string>& scheduled_here,
+                                         const GlobalSet& globals);
 
 // UnitsForMachine for every machine of `machines` at once, in
 // O(size of schedule + machines x G^2). Machines that run nothing are present

@@ -856,6 +856,41 @@ TEST_F(EngineTest, GlobalUnitsGoToEveryMachine) {
   EXPECT_THAT(Names(full[0].full()), ElementsAre("all.service"));
 }
 
+TEST_F(EngineTest, EveryMachineHearsOfChangesThatDecideWhereGlobalsRun) {
+  // Two globals that conflict: the one submitted first wins on every machine
+  // once it is launched.
+  ASSERT_TRUE(Create("first.service", std::string(kGlobal) + "Conflicts=second.service\n").ok());
+  ASSERT_TRUE(Create("second.service", kGlobal, v1::DESIRED_STATE_LAUNCHED).ok());
+  RecordingChannel m1, m2;
+  Register("m1", &m1);
+  Register("m2", &m2);
+  ASSERT_TRUE(engine_->Tick().ok());
+  for (RecordingChannel* channel : {&m1, &m2}) {
+    auto sent = channel->Take();
+    ASSERT_FALSE(sent.empty());
+    EXPECT_THAT(Names(sent[0].full()), ElementsAre("second.service"));
+  }
+
+  ASSERT_TRUE(SetState("first.service", v1::DESIRED_STATE_LAUNCHED).ok());
+  ASSERT_TRUE(engine_->Tick().ok());
+  for (RecordingChannel* channel : {&m1, &m2}) {
+    auto sent = channel->Take();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_THAT(Names(sent[0].delta().upserts()), ElementsAre("first.service"));
+    EXPECT_THAT(sent[0].delta().removes(), ElementsAre("second.service"));
+  }
+
+  // Destroying the winner lets the other run everywhere again.
+  ASSERT_TRUE(engine_->DestroyUnit("first.service").ok());
+  ASSERT_TRUE(engine_->Tick().ok());
+  for (RecordingChannel* channel : {&m1, &m2}) {
+    auto sent = channel->Take();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_THAT(Names(sent[0].delta().upserts()), ElementsAre("second.service"));
+    EXPECT_THAT(sent[0].delta().removes(), ElementsAre("first.service"));
+  }
+}
+
 TEST_F(EngineTest, ShutdownClosesStreamsAndRefusesNewOnes) {
   RecordingChannel m1, m2;
   Register("m1", &m1);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -589,6 +590,21 @@ TEST(UnitsForMachine, ScheduledLoadedUnitsPlusGlobalsSorted) {
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all["m1"], UnitsForMachine(s, "m1"));
   EXPECT_EQ(all["m2"], UnitsForMachine(s, "m2"));
+}
+
+TEST(UnitsForMachine, FromAnIndexAndAGlobalSetThatOutlivesItsSnapshot) {
+  auto snapshot = std::make_unique<ClusterSnapshot>(
+      Snapshot({M("m1", {{"role", "db"}})},
+               {U("b.service", 1), U("g.service", 2, Global({{"role", {"db"}}})),
+                U("h.service", 3, Global({{"role", {"web"}}}))},
+               {{"b.service", "m1"}, {"inactive.service", "m1"}}));
+  const GlobalSet globals(*snapshot);
+  const ClusterSnapshot kept = *snapshot;
+  snapshot.reset();  // the set holds its own copies (AddressSanitizer checks)
+  EXPECT_EQ(UnitsForMachine(kept, "m1", {"b.service", "inactive.service"}, globals),
+            (std::vector<std::string>{"b.service", "g.service"}));
+  EXPECT_EQ(UnitsForMachine(kept, "m1", {"b.service", "inactive.service"}, globals),
+            UnitsForMachine(kept, "m1"));
 }
 
 TEST(DiffUnits, AddedAndRemoved) {
