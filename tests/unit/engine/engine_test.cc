@@ -695,6 +695,26 @@ TEST_F(EngineTest, SilentMachineIsDeclaredDeadAndItsUnitsMove) {
   EXPECT_THAT(Names(full[0].full()), IsEmpty());
 }
 
+TEST_F(EngineTest, MachinesLostTogetherAreForgottenInOneWrite) {
+  std::vector<std::unique_ptr<RecordingChannel>> channels;
+  for (int i = 0; i < 5; ++i) {
+    channels.push_back(std::make_unique<RecordingChannel>());
+    Register("m" + std::to_string(i), channels.back().get());
+  }
+  ASSERT_TRUE(engine_->Tick().ok());
+  auto before = store_->Range(kMachinesPrefix);
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(before->kvs.size(), 5u);
+
+  clock_.Advance(absl::Seconds(31));  // every agent silent past the ttl
+  ASSERT_TRUE(engine_->Tick().ok());
+  auto after = store_->Range(kMachinesPrefix);
+  ASSERT_TRUE(after.ok());
+  EXPECT_THAT(after->kvs, IsEmpty());
+  EXPECT_EQ(after->revision, before->revision + 1) << "one transaction for the five";
+  for (const auto& channel : channels) EXPECT_TRUE(channel->closed);
+}
+
 TEST_F(EngineTest, AfterRestartMachinesGetOneTtlToReconnect) {
   ASSERT_TRUE(Create("web.service", kPlain, v1::DESIRED_STATE_LAUNCHED).ok());
   ASSERT_TRUE(Create("db.service", kPlain2, v1::DESIRED_STATE_LOADED).ok());
