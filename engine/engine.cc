@@ -164,6 +164,7 @@ absl::Status Engine::LoadLocked(std::vector<std::string>* warnings) {
 
 absl::Status Engine::ReloadLocked() {
   DrainUnitWritesLocked();  // a write in flight lands before the state is dropped
+  ++reloads_;
   // No stream may outlive the records it points into.
   CloseAgentStreamsLocked(absl::UnavailableError("this engine is no longer the leader"));
   units_.clear();
@@ -734,6 +735,10 @@ absl::StatusOr<int64_t> Engine::AgentRegistered(const v1::Register& reg, AgentCh
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return absl::UnavailableError("the engine is shutting down");
   if (!leading_) return absl::UnavailableError("this engine is not the leader");
+  if (registering_.contains(id)) {
+    return absl::UnavailableError(absl::StrCat(
+        "machine ", id, " is being registered by another stream; retry in a moment"));
+  }
   const absl::Time now = clock_->Now();
   auto existing = machines_.find(id);
   if (existing != machines_.end() && existing->second.session != 0) {
@@ -758,10 +763,23 @@ absl::StatusOr<int64_t> Engine::AgentRegistered(const v1::Register& reg, AgentCh
   put_machine.key = kMachinesPrefix + id;
   put_machine.value = machine.SerializeAsString();
   record_machine.on_success.push_back(std::move(put_machine));
-  absl::StatusOr<TxnResult> put = CommitLocked(std::move(record_machine));
+  // Written with mu_ released: registrations then share the store's syncs,
+  // and heartbeats and reports wait for no fsync. When 10,000 agents
+  // reconnected after an engine restart, one fsync each under the lock kept
+  // heartbeats waiting past agent_ttl, so live machines were declared dead
+  // and reconnected again.
+  registering_.insert(id);
+  liveness_.Touch(id, now);  // so Tick does not declare it dead meanwhile
+  const int64_t reloads_before = reloads_;
+  absl::StatusOr<TxnResult> put = CommitImplLocked(std::move(record_machine), /*release=*/true);
+  registering_.erase(id);
   if (!put.ok()) {
     return absl::UnavailableError(
         absl::StrCat("cannot record machine ", id, " in the store: ", put.status().message()));
+  }
+  if (shutting_down_ || !leading_ || reloads_ != reloads_before) {
+    return absl::UnavailableError(absl::StrCat(
+        "the engine's leadership changed while machine ", id, " registered; reconnect"));
   }
 
   MachineView view;

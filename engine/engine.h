@@ -368,6 +368,9 @@ class Engine {
   // Units whose write is in the store with mu_ released (CommitUnitLocked).
   absl::flat_hash_set<std::string> units_in_flight_ ABSL_GUARDED_BY(mu_);
   bool writes_held_ ABSL_GUARDED_BY(mu_) = false;  // DrainUnitWritesLocked waits
+  // Machines whose registration is being written (mu_ released meanwhile).
+  absl::flat_hash_set<std::string> registering_ ABSL_GUARDED_BY(mu_);
+  int64_t reloads_ ABSL_GUARDED_BY(mu_) = 0;  // ReloadLocked calls, to notice one meanwhile
 };
 
 }  // namespace fleet

@@ -605,6 +605,31 @@ TEST_F(EngineTest, ChangedFileIsSentAsUpsertToItsMachine) {
   EXPECT_EQ(sent[0].delta().upserts(0).contents(), kPlain2);
 }
 
+TEST_F(EngineTest, ARegistrationIsWrittenWithoutTheEngineLock) {
+  testing::FaultStore& faults = UseFaultStore();
+  RecordingChannel first, twin, other;
+  v1::Register m1, m2;
+  m1.mutable_machine()->set_id("m1");
+  m2.mutable_machine()->set_id("m2");
+  absl::StatusOr<int64_t> twin_session, other_session;
+  // While m1's record is in the store, the engine serves others (with the
+  // lock held this would deadlock), and refuses a second stream of m1.
+  faults.LoseNextTxnAnswer(testing::FaultStore::LostAnswer::kNotApplied, [&] {
+    twin_session = engine_->AgentRegistered(m1, &twin);
+    other_session = engine_->AgentRegistered(m2, &other);
+  });
+  absl::StatusOr<int64_t> session = engine_->AgentRegistered(m1, &first);
+  ASSERT_TRUE(session.ok()) << session.status();
+  EXPECT_EQ(twin_session.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(twin_session.status().message(), HasSubstr("being registered by another stream"));
+  ASSERT_TRUE(other_session.ok()) << other_session.status();
+  EXPECT_EQ(engine_->ListMachines().machines_size(), 2);
+  EXPECT_EQ(faults.lost_answers(), 1);
+  auto stored = store_->Range(kMachinesPrefix);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->kvs.size(), 2u);
+}
+
 TEST_F(EngineTest, SecondStreamForALiveMachineIsRefused) {
   RecordingChannel first, second;
   Register("m1", &first);
