@@ -153,7 +153,10 @@ absl::Status Engine::LoadLocked(std::vector<std::string>* warnings) {
     view.metadata.insert(machine.metadata().begin(), machine.metadata().end());
     view.capacity = machine.capacity();
     snapshot_.machines[machine.id()] = std::move(view);
-    liveness_.Touch(machine.id(), now);  // presumed alive for one agent_ttl
+    {
+      absl::MutexLock beat(&beat_mu_);
+      liveness_.Touch(machine.id(), now);  // presumed alive for one agent_ttl
+    }
     machines_[machine.id()].machine = std::move(machine);
   }
   reconcile_pending_ = true;
@@ -175,7 +178,10 @@ absl::Status Engine::ReloadLocked() {
   unplaceable_.clear();
   dirty_machines_.clear();
   all_machines_dirty_ = false;
-  liveness_ = Liveness(liveness_.ttl());
+  {
+    absl::MutexLock beat(&beat_mu_);
+    liveness_ = Liveness(liveness_.ttl());
+  }
   // The same stored files as at start-up: their warnings were logged then.
   std::vector<std::string> warnings;
   return LoadLocked(&warnings);
@@ -188,6 +194,7 @@ void Engine::CloseAgentStreamsLocked(const absl::Status& why) {
     record.channel = nullptr;
     record.session = 0;
   }
+  absl::MutexLock beat(&beat_mu_);
   sessions_.clear();
 }
 
@@ -721,7 +728,8 @@ v1::ListMachinesResponse Engine::ListMachines() {
 // ---------------------------------------------------------------------------
 // Agents
 
-std::string Engine::MachineOfSessionLocked(int64_t session) const {
+std::string Engine::MachineOfSession(int64_t session) {
+  absl::MutexLock beat(&beat_mu_);
   auto it = sessions_.find(session);
   return it == sessions_.end() ? "" : it->second;
 }
@@ -742,7 +750,7 @@ absl::StatusOr<int64_t> Engine::AgentRegistered(const v1::Register& reg, AgentCh
   const absl::Time now = clock_->Now();
   auto existing = machines_.find(id);
   if (existing != machines_.end() && existing->second.session != 0) {
-    if (liveness_.IsAlive(id, now)) {
+    if (absl::MutexLock beat(&beat_mu_); liveness_.IsAlive(id, now)) {
       return absl::AlreadyExistsError(absl::StrCat(
           "machine ", id, " already has a connected agent; a second stream for the same machine id is "
           "refused (stop the other agent or give this one another machine id)"));
@@ -750,6 +758,7 @@ absl::StatusOr<int64_t> Engine::AgentRegistered(const v1::Register& reg, AgentCh
     // The old stream went silent past agent_ttl: the new one replaces it.
     existing->second.channel->Close(
         absl::UnavailableError(absl::StrCat("replaced by a newer stream of machine ", id)));
+    absl::MutexLock beat(&beat_mu_);
     sessions_.erase(existing->second.session);
     existing->second.session = 0;
     existing->second.channel = nullptr;
@@ -769,7 +778,10 @@ absl::StatusOr<int64_t> Engine::AgentRegistered(const v1::Register& reg, AgentCh
   // heartbeats waiting past agent_ttl, so live machines were declared dead
   // and reconnected again.
   registering_.insert(id);
-  liveness_.Touch(id, now);  // so Tick does not declare it dead meanwhile
+  {
+    absl::MutexLock beat(&beat_mu_);
+    liveness_.Touch(id, now);  // so Tick does not declare it dead meanwhile
+  }
   const int64_t reloads_before = reloads_;
   absl::StatusOr<TxnResult> put = CommitImplLocked(std::move(record_machine), /*release=*/true);
   registering_.erase(id);
@@ -792,7 +804,6 @@ absl::StatusOr<int64_t> Engine::AgentRegistered(const v1::Register& reg, AgentCh
     reconcile_pending_ = true;  // new machine, or one that now fits other units
   }
   snapshot_.machines[id] = std::move(view);
-  liveness_.Touch(id, now);
 
   MachineRecord& record = machines_[id];
   record.machine = std::move(machine);
@@ -800,7 +811,11 @@ absl::StatusOr<int64_t> Engine::AgentRegistered(const v1::Register& reg, AgentCh
   record.channel = channel;
   record.states.clear();
   for (const v1::UnitState& state : reg.units()) KeepReportedStateLocked(record, state);
-  sessions_[record.session] = id;
+  {
+    absl::MutexLock beat(&beat_mu_);
+    liveness_.Touch(id, now);
+    sessions_[record.session] = id;
+  }
 
   record.units = ComputeSetLocked(id);
   v1::EngineMessage message;
@@ -812,18 +827,21 @@ absl::StatusOr<int64_t> Engine::AgentRegistered(const v1::Register& reg, AgentCh
 }
 
 absl::Status Engine::AgentHeartbeat(int64_t session) {
-  absl::MutexLock lock(&mu_);
-  std::string id = MachineOfSessionLocked(session);
-  if (id.empty()) return absl::FailedPreconditionError("this agent stream is no longer registered");
-  liveness_.Touch(id, clock_->Now());
+  absl::MutexLock beat(&beat_mu_);
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) {
+    return absl::FailedPreconditionError("this agent stream is no longer registered");
+  }
+  liveness_.Touch(it->second, clock_->Now());
   return absl::OkStatus();
 }
 
 absl::Status Engine::AgentReport(int64_t session, const v1::StateReport& report) {
+  // A report is news from the machine too, whatever it waits for next.
+  if (absl::Status alive = AgentHeartbeat(session); !alive.ok()) return alive;
   absl::MutexLock lock(&mu_);
-  std::string id = MachineOfSessionLocked(session);
+  std::string id = MachineOfSession(session);
   if (id.empty()) return absl::FailedPreconditionError("this agent stream is no longer registered");
-  liveness_.Touch(id, clock_->Now());
   MachineRecord& record = machines_[id];
   for (const v1::UnitState& state : report.states()) KeepReportedStateLocked(record, state);
   for (const std::string& name : report.removed()) record.states.erase(name);
@@ -843,6 +861,7 @@ void Engine::KeepReportedStateLocked(MachineRecord& record, const v1::UnitState&
 
 void Engine::AgentDisconnected(int64_t session) {
   absl::MutexLock lock(&mu_);
+  absl::MutexLock beat(&beat_mu_);
   auto it = sessions_.find(session);
   if (it == sessions_.end()) return;
   auto machine = machines_.find(it->second);
@@ -924,7 +943,7 @@ absl::StatusOr<AgentRoute> Engine::SendToUnitAgent(const std::string& name, cons
 
 bool Engine::SendToSession(int64_t session, v1::EngineMessage message) {
   absl::MutexLock lock(&mu_);
-  std::string id = MachineOfSessionLocked(session);
+  std::string id = MachineOfSession(session);
   if (id.empty()) return false;
   auto machine = machines_.find(id);
   if (machine == machines_.end() || machine->second.channel == nullptr || machine->second.session != session) {
@@ -941,6 +960,7 @@ void Engine::DeclareDeadLocked(const std::string& machine_id) {
   auto it = machines_.find(machine_id);
   if (it != machines_.end()) {
     if (it->second.channel != nullptr) {
+      absl::MutexLock beat(&beat_mu_);
       it->second.channel->Close(absl::UnavailableError(absl::StrCat(
           "machine ", machine_id, " sent no heartbeat for ", absl::FormatDuration(liveness_.ttl()),
           " and was declared dead; reconnect to get a fresh schedule")));
@@ -1084,7 +1104,11 @@ absl::Status Engine::Tick() {
   }
   if (!leading_) return absl::OkStatus();
   absl::Status status;
-  std::vector<std::string> dead = liveness_.TakeExpired(clock_->Now());
+  std::vector<std::string> dead;
+  {
+    absl::MutexLock beat(&beat_mu_);
+    dead = liveness_.TakeExpired(clock_->Now());
+  }
   for (const std::string& id : dead) DeclareDeadLocked(id);
   // Their records go in as few writes as the store allows (500 machines lost
   // at once were 500 fsyncs under the lock). A record left behind only makes
@@ -1122,6 +1146,7 @@ void Engine::WaitForWork(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   if (leading_) {
     // A millisecond past the expiry: TakeExpired then surely counts it.
+    absl::MutexLock beat(&beat_mu_);
     const absl::Duration until_expiry = liveness_.NextExpiry() - clock_->Now() + absl::Milliseconds(1);
     timeout = std::clamp(until_expiry, absl::ZeroDuration(), timeout);
   }

@@ -333,7 +333,7 @@ class Engine {
   // The message form of one unit of a set, with its file.
   fleet::v1::ScheduledUnit ScheduledUnitLocked(const std::string& name, const SetEntry& entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::string MachineOfSessionLocked(int64_t session) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string MachineOfSession(int64_t session) ABSL_LOCKS_EXCLUDED(beat_mu_);
   // The ListUnitStates entry of `record` on `machine_id` ("" = not placed).
   fleet::v1::UnitStatus StatusOfLocked(const UnitRecord& record, const std::string& machine_id) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -346,7 +346,11 @@ class Engine {
   std::vector<std::string> startup_warnings_;  // written by Create only
 
   absl::Mutex mu_;
-  Liveness liveness_ ABSL_GUARDED_BY(mu_);
+  // Heartbeats take only this lock, never mu_: a heartbeat must not wait
+  // behind a long pass or a store write, or a live machine is declared dead
+  // because the engine was busy. Taken after mu_ when both are needed.
+  absl::Mutex beat_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  Liveness liveness_ ABSL_GUARDED_BY(beat_mu_);
   std::map<std::string, UnitRecord> units_ ABSL_GUARDED_BY(mu_);        // every stored unit
   std::map<std::string, MachineRecord> machines_ ABSL_GUARDED_BY(mu_);  // alive machines
   ClusterSnapshot snapshot_ ABSL_GUARDED_BY(mu_);
@@ -357,7 +361,7 @@ class Engine {
       ABSL_GUARDED_BY(mu_);
   std::optional<GlobalSet> globals_ ABSL_GUARDED_BY(mu_);  // of snapshot_; built when needed
   absl::flat_hash_map<std::string, std::string> unplaceable_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<int64_t, std::string> sessions_ ABSL_GUARDED_BY(mu_);  // -> machine id
+  absl::flat_hash_map<int64_t, std::string> sessions_ ABSL_GUARDED_BY(beat_mu_);  // -> machine id
   absl::flat_hash_set<std::string> dirty_machines_ ABSL_GUARDED_BY(mu_);
   bool all_machines_dirty_ ABSL_GUARDED_BY(mu_) = false;
   bool reconcile_pending_ ABSL_GUARDED_BY(mu_) = false;

@@ -740,6 +740,32 @@ TEST_F(EngineTest, MachinesLostTogetherAreForgottenInOneWrite) {
   for (const auto& channel : channels) EXPECT_TRUE(channel->closed);
 }
 
+TEST_F(EngineTest, HeartbeatsAreTakenWhileTheEngineLockIsHeld) {
+  testing::FaultStore& faults = UseFaultStore();
+  RecordingChannel m1, m2;
+  const int64_t s1 = Register("m1", &m1);
+  Register("m2", &m2);
+  const absl::Duration ttl = EngineOptions().agent_ttl;
+  clock_.Advance(ttl - absl::Seconds(1));
+  ASSERT_TRUE(engine_->AgentHeartbeat(s1).ok());
+  clock_.Advance(absl::Seconds(2));  // m2 silent past the ttl, m1 not
+  // The Tick that declares m2 dead deletes its record with the engine lock
+  // held; a heartbeat of m1 meanwhile does not wait for it (with the lock it
+  // would deadlock here) and counts.
+  absl::Status beat;
+  faults.LoseNextTxnAnswer(testing::FaultStore::LostAnswer::kNotApplied, [&] {
+    clock_.Advance(ttl - absl::Seconds(1));
+    beat = engine_->AgentHeartbeat(s1);
+  });
+  ASSERT_TRUE(engine_->Tick().ok());
+  EXPECT_TRUE(beat.ok()) << beat;
+  EXPECT_EQ(faults.lost_answers(), 1);
+  EXPECT_TRUE(m2.closed);
+  clock_.Advance(absl::Seconds(2));  // past m1's first beat's ttl, within its second's
+  ASSERT_TRUE(engine_->Tick().ok());
+  EXPECT_FALSE(m1.closed);
+}
+
 TEST_F(EngineTest, AfterRestartMachinesGetOneTtlToReconnect) {
   ASSERT_TRUE(Create("web.service", kPlain, v1::DESIRED_STATE_LAUNCHED).ok());
   ASSERT_TRUE(Create("db.service", kPlain2, v1::DESIRED_STATE_LOADED).ok());
