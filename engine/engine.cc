@@ -167,7 +167,6 @@ absl::Status Engine::LoadLocked(std::vector<std::string>* warnings) {
 
 absl::Status Engine::ReloadLocked() {
   DrainUnitWritesLocked();  // a write in flight lands before the state is dropped
-  ++reloads_;
   // No stream may outlive the records it points into.
   CloseAgentStreamsLocked(absl::UnavailableError("this engine is no longer the leader"));
   units_.clear();
@@ -175,6 +174,7 @@ absl::Status Engine::ReloadLocked() {
   snapshot_ = ClusterSnapshot();
   scheduled_on_.clear();
   globals_.reset();
+  machines_to_record_.clear();
   unplaceable_.clear();
   dirty_machines_.clear();
   all_machines_dirty_ = false;
@@ -743,10 +743,6 @@ absl::StatusOr<int64_t> Engine::AgentRegistered(const v1::Register& reg, AgentCh
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return absl::UnavailableError("the engine is shutting down");
   if (!leading_) return absl::UnavailableError("this engine is not the leader");
-  if (registering_.contains(id)) {
-    return absl::UnavailableError(absl::StrCat(
-        "machine ", id, " is being registered by another stream; retry in a moment"));
-  }
   const absl::Time now = clock_->Now();
   auto existing = machines_.find(id);
   if (existing != machines_.end() && existing->second.session != 0) {
@@ -767,32 +763,12 @@ absl::StatusOr<int64_t> Engine::AgentRegistered(const v1::Register& reg, AgentCh
   v1::Machine machine = reg.machine();
   machine.set_units(0);
   machine.set_since_unix_micros(absl::ToUnixMicros(now));
-  Transaction record_machine;
-  Operation put_machine;
-  put_machine.key = kMachinesPrefix + id;
-  put_machine.value = machine.SerializeAsString();
-  record_machine.on_success.push_back(std::move(put_machine));
-  // Written with mu_ released: registrations then share the store's syncs,
-  // and heartbeats and reports wait for no fsync. When 10,000 agents
-  // reconnected after an engine restart, one fsync each under the lock kept
-  // heartbeats waiting past agent_ttl, so live machines were declared dead
-  // and reconnected again.
-  registering_.insert(id);
-  {
-    absl::MutexLock beat(&beat_mu_);
-    liveness_.Touch(id, now);  // so Tick does not declare it dead meanwhile
-  }
-  const int64_t reloads_before = reloads_;
-  absl::StatusOr<TxnResult> put = CommitImplLocked(std::move(record_machine), /*release=*/true);
-  registering_.erase(id);
-  if (!put.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot record machine ", id, " in the store: ", put.status().message()));
-  }
-  if (shutting_down_ || !leading_ || reloads_ != reloads_before) {
-    return absl::UnavailableError(absl::StrCat(
-        "the engine's leadership changed while machine ", id, " registered; reconnect"));
-  }
+  // The record is written by the next Tick, with the others that arrived
+  // meanwhile: a registration waits for no store write. It blocked one of
+  // gRPC's few callback threads for an fsync; when 10,000 agents connected,
+  // those threads were all waiting on the store while heartbeats queued past
+  // agent_ttl, and live machines were declared dead and came back again.
+  machines_to_record_[id] = machine.SerializeAsString();
 
   MachineView view;
   view.id = id;
@@ -957,6 +933,7 @@ bool Engine::SendToSession(int64_t session, v1::EngineMessage message) {
 // The loop
 
 void Engine::DeclareDeadLocked(const std::string& machine_id) {
+  machines_to_record_.erase(machine_id);
   auto it = machines_.find(machine_id);
   if (it != machines_.end()) {
     if (it->second.channel != nullptr) {
@@ -1087,6 +1064,29 @@ void Engine::PushSetsLocked() {
   }
 }
 
+absl::Status Engine::RecordMachinesLocked() {
+  while (!machines_to_record_.empty()) {
+    Transaction record;
+    for (auto it = machines_to_record_.begin();
+         it != machines_to_record_.end() && record.on_success.size() < max_ops_per_txn_; ++it) {
+      Operation put;
+      put.key = kMachinesPrefix + it->first;
+      put.value = it->second;
+      record.on_success.push_back(std::move(put));
+    }
+    absl::StatusOr<TxnResult> put = CommitLocked(record);
+    if (!put.ok()) {  // kept for the next Tick
+      return absl::Status(put.status().code(),
+                          absl::StrCat("recording ", machines_to_record_.size(),
+                                       " registered machines: ", put.status().message()));
+    }
+    for (const Operation& op : record.on_success) {
+      machines_to_record_.erase(op.key.substr(sizeof(kMachinesPrefix) - 1));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Engine::Tick() {
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return absl::OkStatus();
@@ -1129,6 +1129,9 @@ absl::Status Engine::Tick() {
                                          dead[begin], "...): ", deleted.status().message()));
     }
   }
+  if (absl::Status recorded = RecordMachinesLocked(); !recorded.ok() && status.ok()) {
+    status = recorded;
+  }
   if (reconcile_pending_) {
     absl::Status reconciled = ReconcileLocked();
     if (status.ok()) status = reconciled;
@@ -1141,7 +1144,8 @@ void Engine::WaitForWork(absl::Duration timeout) {
   auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     // A follower's pending work waits until it leads (and reloads).
     return shutting_down_ || woken_ ||
-           (leading_ && (reconcile_pending_ || all_machines_dirty_ || !dirty_machines_.empty()));
+           (leading_ && (reconcile_pending_ || all_machines_dirty_ || !dirty_machines_.empty() ||
+                         !machines_to_record_.empty()));
   };
   absl::MutexLock lock(&mu_);
   if (leading_) {
@@ -1165,7 +1169,8 @@ bool Engine::leading() {
 
 bool Engine::ReconcilePending() {
   absl::MutexLock lock(&mu_);
-  return reconcile_pending_ || all_machines_dirty_ || !dirty_machines_.empty();
+  return reconcile_pending_ || all_machines_dirty_ || !dirty_machines_.empty() ||
+         !machines_to_record_.empty();
 }
 
 void Engine::Shutdown() {

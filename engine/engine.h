@@ -19,8 +19,10 @@
 //   - An agent gets its full set on Register, then deltas only; an agent whose
 //     set did not change receives nothing.
 //   - Unit states and heartbeats stay in memory (never written per beat).
-//     Machines are written to /fleet/machines/ID when they register (or change
-//     what they registered) and deleted when declared dead.
+//     Machines are written to /fleet/machines/ID by the first Tick after they
+//     register (all registered meanwhile in one transaction; a registration
+//     waits for no store write) and deleted when declared dead. The record
+//     only makes a machine presumed alive after a restart (below).
 //
 // Decisions (documented here because the proto leaves them open):
 //   - CreateUnit on an existing unit with the same hash (fleet's hash of the
@@ -185,7 +187,8 @@ class Engine {
   // AgentDisconnected(session) or until the engine calls channel->Close().
   // Returns the session id (> 0). Errors: INVALID_ARGUMENT (bad machine id),
   // ALREADY_EXISTS (another live stream has this machine), UNAVAILABLE
-  // (shutting down, not the leader, or the store failed).
+  // (shutting down, or not the leader). Writes nothing: the next Tick records
+  // the machine in the store.
   absl::StatusOr<int64_t> AgentRegistered(const fleet::v1::Register& reg, AgentChannel* channel);
   // A heartbeat / state report on `session`. FAILED_PRECONDITION when the
   // session is no longer registered (the stream should end).
@@ -215,8 +218,9 @@ class Engine {
 
   // --- The loop.
   // Follows the leadership (see the top of this file); then, when leading,
-  // declares silent machines dead and runs a pending reconcile pass. Errors
-  // (reading the store on taking the lead, writing the plan) leave the work
+  // declares silent machines dead, records newly registered ones, and runs a
+  // pending reconcile pass. Errors (reading the store on taking the lead,
+  // writing machine records or the plan) leave the work
   // pending (retried on the next Tick) and are returned for the caller to log.
   absl::Status Tick();
   // The leadership changed: makes WaitForWork return so the loop Ticks now.
@@ -324,6 +328,9 @@ class Engine {
   const GlobalSet& GlobalsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkUnitMachinesDirtyLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DeclareDeadLocked(const std::string& machine_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes machines_to_record_, max_ops_per_txn_ per transaction; what is not
+  // written stays for the next Tick.
+  absl::Status RecordMachinesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ReconcileLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Recomputes the desired set of every dirty machine and sends deltas.
   void PushSetsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -372,9 +379,8 @@ class Engine {
   // Units whose write is in the store with mu_ released (CommitUnitLocked).
   absl::flat_hash_set<std::string> units_in_flight_ ABSL_GUARDED_BY(mu_);
   bool writes_held_ ABSL_GUARDED_BY(mu_) = false;  // DrainUnitWritesLocked waits
-  // Machines whose registration is being written (mu_ released meanwhile).
-  absl::flat_hash_set<std::string> registering_ ABSL_GUARDED_BY(mu_);
-  int64_t reloads_ ABSL_GUARDED_BY(mu_) = 0;  // ReloadLocked calls, to notice one meanwhile
+  // Registered machines whose record the next Tick writes: id -> v1::Machine.
+  absl::flat_hash_map<std::string, std::string> machines_to_record_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace fleet

@@ -407,6 +407,7 @@ TEST_F(EngineTest, StoreFailuresChangeNothingAndTheScheduleIsRetried) {
   testing::FaultStore& store = UseFaultStore();
   RecordingChannel m1;
   Register("m1", &m1);
+  ASSERT_TRUE(engine_->Tick().ok());  // records m1
   m1.Take();
   ASSERT_TRUE(Create("web.service", kPlain, v1::DESIRED_STATE_LOADED).ok());
 
@@ -605,29 +606,26 @@ TEST_F(EngineTest, ChangedFileIsSentAsUpsertToItsMachine) {
   EXPECT_EQ(sent[0].delta().upserts(0).contents(), kPlain2);
 }
 
-TEST_F(EngineTest, ARegistrationIsWrittenWithoutTheEngineLock) {
+TEST_F(EngineTest, RegistrationsWaitForNoStoreWriteAndAreRecordedTogether) {
   testing::FaultStore& faults = UseFaultStore();
-  RecordingChannel first, twin, other;
-  v1::Register m1, m2;
-  m1.mutable_machine()->set_id("m1");
-  m2.mutable_machine()->set_id("m2");
-  absl::StatusOr<int64_t> twin_session, other_session;
-  // While m1's record is in the store, the engine serves others (with the
-  // lock held this would deadlock), and refuses a second stream of m1.
-  faults.LoseNextTxnAnswer(testing::FaultStore::LostAnswer::kNotApplied, [&] {
-    twin_session = engine_->AgentRegistered(m1, &twin);
-    other_session = engine_->AgentRegistered(m2, &other);
-  });
-  absl::StatusOr<int64_t> session = engine_->AgentRegistered(m1, &first);
-  ASSERT_TRUE(session.ok()) << session.status();
-  EXPECT_EQ(twin_session.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(twin_session.status().message(), HasSubstr("being registered by another stream"));
-  ASSERT_TRUE(other_session.ok()) << other_session.status();
+  faults.set_writes_down(true);
+  RecordingChannel m1, m2;
+  Register("m1", &m1);
+  Register("m2", &m2);
+  ASSERT_EQ(m1.Take().size(), 1u) << "the full schedule, without a store write";
   EXPECT_EQ(engine_->ListMachines().machines_size(), 2);
-  EXPECT_EQ(faults.lost_answers(), 1);
+  EXPECT_TRUE(engine_->ReconcilePending());
+  absl::Status tick = engine_->Tick();
+  EXPECT_EQ(tick.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(tick.message(), HasSubstr("recording 2 registered machines"));
+
+  faults.set_writes_down(false);  // the next Tick writes both, in one transaction
+  ASSERT_TRUE(engine_->Tick().ok());
   auto stored = store_->Range(kMachinesPrefix);
   ASSERT_TRUE(stored.ok());
-  EXPECT_EQ(stored->kvs.size(), 2u);
+  ASSERT_EQ(stored->kvs.size(), 2u);
+  EXPECT_EQ(stored->kvs[0].mod_revision, stored->kvs[1].mod_revision);
+  EXPECT_FALSE(m1.closed || m2.closed);
 }
 
 TEST_F(EngineTest, SecondStreamForALiveMachineIsRefused) {
