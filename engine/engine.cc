@@ -8,6 +8,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/log.h"
 #include "common/unit/unit.h"
 #include "engine/store/txn_outcome.h"
 #include "fleet/v1/store.pb.h"
@@ -85,6 +86,7 @@ Engine::Engine(Store* store, const Clock* clock, EngineOptions options)
       heartbeat_interval_(options.heartbeat_interval > absl::ZeroDuration() ? options.heartbeat_interval
                                                                              : options.agent_ttl / 3),
       max_ops_per_txn_(static_cast<size_t>(std::max(1, options.max_ops_per_txn))),
+      agent_ttl_(options.agent_ttl),
       liveness_(options.agent_ttl) {}
 
 Engine::~Engine() = default;
@@ -180,7 +182,7 @@ absl::Status Engine::ReloadLocked() {
   all_machines_dirty_ = false;
   {
     absl::MutexLock beat(&beat_mu_);
-    liveness_ = Liveness(liveness_.ttl());
+    liveness_ = Liveness(agent_ttl_);
   }
   // The same stored files as at start-up: their warnings were logged then.
   std::vector<std::string> warnings;
@@ -939,7 +941,7 @@ void Engine::DeclareDeadLocked(const std::string& machine_id) {
     if (it->second.channel != nullptr) {
       absl::MutexLock beat(&beat_mu_);
       it->second.channel->Close(absl::UnavailableError(absl::StrCat(
-          "machine ", machine_id, " sent no heartbeat for ", absl::FormatDuration(liveness_.ttl()),
+          "machine ", machine_id, " sent no heartbeat for ", absl::FormatDuration(agent_ttl_),
           " and was declared dead; reconnect to get a fresh schedule")));
       sessions_.erase(it->second.session);
     }
@@ -1110,6 +1112,13 @@ absl::Status Engine::Tick() {
     dead = liveness_.TakeExpired(clock_->Now());
   }
   for (const std::string& id : dead) DeclareDeadLocked(id);
+  if (!dead.empty()) {
+    constexpr size_t kNamed = 5;
+    LogWarning("declared %d machine(s) dead, silent for %s: %s%s; their units move", dead.size(),
+               absl::FormatDuration(agent_ttl_),
+               absl::StrJoin(dead.begin(), dead.begin() + std::min(dead.size(), kNamed), ", "),
+               dead.size() > kNamed ? ", ..." : "");
+  }
   // Their records go in as few writes as the store allows (500 machines lost
   // at once were 500 fsyncs under the lock). A record left behind only makes
   // the machine presumed alive for one agent_ttl after a restart.

@@ -350,6 +350,7 @@ class Engine {
   const Leadership* const leadership_;  // nullptr: always leading
   const absl::Duration heartbeat_interval_;
   const size_t max_ops_per_txn_;
+  const absl::Duration agent_ttl_;
   std::vector<std::string> startup_warnings_;  // written by Create only
 
   absl::Mutex mu_;
