@@ -940,24 +940,23 @@ TEST_F(EngineTest, EveryMachineHearsOfChangesThatDecideWhereGlobalsRun) {
     EXPECT_THAT(Names(sent[0].full()), ElementsAre("second.service"));
   }
 
+  // Each machine gets one delta: `upserted` in, `removed` out.
+  auto expect_on_both = [&](const std::string& upserted, const std::string& removed) {
+    for (RecordingChannel* channel : {&m1, &m2}) {
+      auto sent = channel->Take();
+      ASSERT_EQ(sent.size(), 1u);
+      EXPECT_THAT(Names(sent[0].delta().upserts()), ElementsAre(upserted));
+      EXPECT_THAT(sent[0].delta().removes(), ElementsAre(removed));
+    }
+  };
   ASSERT_TRUE(SetState("first.service", v1::DESIRED_STATE_LAUNCHED).ok());
   ASSERT_TRUE(engine_->Tick().ok());
-  for (RecordingChannel* channel : {&m1, &m2}) {
-    auto sent = channel->Take();
-    ASSERT_EQ(sent.size(), 1u);
-    EXPECT_THAT(Names(sent[0].delta().upserts()), ElementsAre("first.service"));
-    EXPECT_THAT(sent[0].delta().removes(), ElementsAre("second.service"));
-  }
+  expect_on_both("first.service", "second.service");
 
   // Destroying the winner lets the other run everywhere again.
   ASSERT_TRUE(engine_->DestroyUnit("first.service").ok());
   ASSERT_TRUE(engine_->Tick().ok());
-  for (RecordingChannel* channel : {&m1, &m2}) {
-    auto sent = channel->Take();
-    ASSERT_EQ(sent.size(), 1u);
-    EXPECT_THAT(Names(sent[0].delta().upserts()), ElementsAre("second.service"));
-    EXPECT_THAT(sent[0].delta().removes(), ElementsAre("first.service"));
-  }
+  expect_on_both("second.service", "first.service");
 }
 
 TEST_F(EngineTest, ShutdownClosesStreamsAndRefusesNewOnes) {
