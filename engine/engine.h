@@ -177,6 +177,10 @@ class Engine {
   absl::StatusOr<fleet::v1::SetUnitsDesiredStateResponse> SetUnitsDesiredState(
       const fleet::v1::SetUnitsDesiredStateRequest& request);
   absl::Status DestroyUnit(const std::string& name);
+  // One entry per unit and machine it runs on (a global unit has one per
+  // machine). A page holds at most page_size entries, except that a unit's
+  // entries are never split over pages: a page always holds at least one
+  // unit, with all its entries.
   absl::StatusOr<fleet::v1::ListUnitStatesResponse> ListUnitStates(
       const fleet::v1::ListUnitStatesRequest& request);
   fleet::v1::ListMachinesResponse ListMachines();

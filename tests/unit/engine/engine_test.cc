@@ -905,6 +905,33 @@ TEST_F(EngineTest, ListUnitStatesPagesAndFiltersByMachine) {
   EXPECT_THAT(seen, ElementsAre("u1.service", "u3.service"));
 }
 
+TEST_F(EngineTest, ListUnitStatesPagesCountEntriesAndKeepAUnitsEntriesTogether) {
+  RecordingChannel m1, m2, m3;
+  Register("m1", &m1);
+  Register("m2", &m2);
+  Register("m3", &m3);
+  ASSERT_TRUE(Create("a.service", kPlain, v1::DESIRED_STATE_LAUNCHED).ok());
+  ASSERT_TRUE(Create("g.service", kGlobal, v1::DESIRED_STATE_LAUNCHED).ok());
+  ASSERT_TRUE(Create("z.service", kPlain2, v1::DESIRED_STATE_LAUNCHED).ok());
+  ASSERT_TRUE(engine_->Tick().ok());
+  v1::ListUnitStatesRequest request;
+  request.set_page_size(2);
+  std::vector<std::vector<std::string>> pages;
+  for (int page = 0; page < 5; ++page) {
+    auto states = engine_->ListUnitStates(request);
+    ASSERT_TRUE(states.ok()) << states.status();
+    pages.emplace_back();
+    for (const auto& status : states->units()) pages.back().push_back(status.name());
+    if (states->next_page_token().empty()) break;
+    request.set_page_token(states->next_page_token());
+  }
+  // g.service runs on three machines: its entries fill a page of their own,
+  // larger than page_size rather than split.
+  EXPECT_THAT(pages, ElementsAre(ElementsAre("a.service"),
+                                 ElementsAre("g.service", "g.service", "g.service"),
+                                 ElementsAre("z.service")));
+}
+
 TEST_F(EngineTest, GlobalUnitsGoToEveryMachine) {
   RecordingChannel m1, m2;
   Register("m1", &m1);
