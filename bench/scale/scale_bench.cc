@@ -554,16 +554,20 @@ std::optional<double> AwaitActive(fleet::v1::Fleet::Stub& stub, int64_t target,
                                   const std::set<std::string>& dead, absl::Time since,
                                   absl::Time deadline) {
   int64_t last = -1;
+  absl::Status last_error;  // said at the deadline: a poll that keeps failing is not "not yet"
   while (absl::Now() < deadline) {
     absl::StatusOr<std::vector<fleet::v1::UnitStatus>> states = ListAllStates(stub);
     if (states.ok()) {
       last = CountActive(*states, dead);
       if (last >= target) return absl::ToDoubleSeconds(absl::Now() - since);
+    } else {
+      last_error = states.status();
     }
     absl::SleepFor(absl::Milliseconds(100));
   }
-  std::fprintf(stderr, "timed out: %lld of %lld entries active\n", static_cast<long long>(last),
-               static_cast<long long>(target));
+  std::fprintf(stderr, "timed out: %lld of %lld entries active%s%s\n", static_cast<long long>(last),
+               static_cast<long long>(target), last_error.ok() ? "" : "; last poll error: ",
+               last_error.ok() ? "" : last_error.ToString().c_str());
   return std::nullopt;
 }
 
