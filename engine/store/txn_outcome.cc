@@ -1,6 +1,7 @@
 #include "engine/store/txn_outcome.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/cord.h"
@@ -111,33 +112,47 @@ TxnOutcome DecideOutcome(const Transaction& txn,
 absl::StatusOr<TxnResult> ResolveOutcome(Store& store, const Transaction& txn,
                                          const absl::Status& unknown) {
   if (!Resolvable(txn)) return unknown;
-  absl::flat_hash_map<std::string, KeyValue> now;
-  absl::flat_hash_set<std::string> read_keys;  // a key compared and written is read once
-  int64_t read_revision = 0;
-  // Range(key, "", 1) is the key itself when it exists (no longer key with
-  // that prefix sorts before it), and tells the store revision when it does not.
-  auto read = [&](const std::string& key) -> bool {
-    if (!read_keys.insert(key).second) return true;
-    absl::StatusOr<RangeResult> range = store.Range(key, "", 1);
-    if (!range.ok()) return false;
-    read_revision = std::max(read_revision, range->revision);
-    if (!range->kvs.empty() && range->kvs[0].key == key) now.insert_or_assign(key, range->kvs[0]);
-    return true;
+  // What the keys of `txn` say now; nullopt when the store cannot be read.
+  auto decide = [&store, &txn]() -> std::optional<TxnOutcome> {
+    absl::flat_hash_map<std::string, KeyValue> now;
+    absl::flat_hash_set<std::string> read_keys;  // a key compared and written is read once
+    int64_t read_revision = 0;
+    // Range(key, "", 1) is the key itself when it exists (no longer key with
+    // that prefix sorts before it), and tells the store revision when it does not.
+    auto read = [&](const std::string& key) -> bool {
+      if (!read_keys.insert(key).second) return true;
+      absl::StatusOr<RangeResult> range = store.Range(key, "", 1);
+      if (!range.ok()) return false;
+      read_revision = std::max(read_revision, range->revision);
+      if (!range->kvs.empty() && range->kvs[0].key == key) now.insert_or_assign(key, range->kvs[0]);
+      return true;
+    };
+    for (const Compare& c : txn.compares) {
+      if (!read(c.key)) return std::nullopt;
+    }
+    for (const Operation& op : txn.on_success) {
+      if (!read(op.key)) return std::nullopt;
+    }
+    return DecideOutcome(txn, now, read_revision);
   };
-  for (const Compare& c : txn.compares) {
-    if (!read(c.key)) return unknown;
+  std::optional<TxnOutcome> outcome = decide();
+  if (!outcome.has_value()) return unknown;
+  if (outcome->kind == TxnOutcome::Kind::kSendAgain) {
+    absl::StatusOr<TxnResult> again = store.Txn(txn);
+    if (!again.ok() || again->succeeded) return again;
+    // Its compares failed this time: the first send may have been applied
+    // after the read (etcd applies a proposal it had read before it stopped
+    // answering). Read again; the compares no longer hold, so this tells
+    // applied from failed.
+    outcome = decide();
+    if (!outcome.has_value() || outcome->kind != TxnOutcome::Kind::kApplied) return again;
   }
-  for (const Operation& op : txn.on_success) {
-    if (!read(op.key)) return unknown;
-  }
-  const TxnOutcome outcome = DecideOutcome(txn, now, read_revision);
-  switch (outcome.kind) {
-    case TxnOutcome::Kind::kSendAgain:
-      return store.Txn(txn);
+  switch (outcome->kind) {
     case TxnOutcome::Kind::kApplied:
-      return TxnResult{.succeeded = true, .revision = outcome.revision};
+      return TxnResult{.succeeded = true, .revision = outcome->revision};
     case TxnOutcome::Kind::kFailed:
-      return TxnResult{.succeeded = false, .revision = outcome.revision};
+      return TxnResult{.succeeded = false, .revision = outcome->revision};
+    case TxnOutcome::Kind::kSendAgain:
     case TxnOutcome::Kind::kUnknown:
       break;
   }

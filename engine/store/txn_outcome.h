@@ -15,7 +15,11 @@
 //   - the compares hold now: whether or not the first send was applied, the
 //     transaction is sent once more and its result is the answer. (Either the
 //     first send was lost, or it was applied and left its own compares true,
-//     so applying its puts and deletes again leaves the same values.)
+//     so applying its puts and deletes again leaves the same values.) When
+//     that second send fails on its compares, the first may have been applied
+//     after the read (etcd applies a proposal it had read before it stopped
+//     answering): the keys are read again, and "applied" (below) is the
+//     answer when they say so.
 //   - the compares fail now, and every key put holds the value (and lease)
 //     written, all with one mod revision, and every key deleted is absent:
 //     the first send was applied (at that mod revision; a transaction that
@@ -57,10 +61,11 @@ TxnOutcome DecideOutcome(const Transaction& txn,
                          const absl::flat_hash_map<std::string, KeyValue>& now,
                          int64_t read_revision);
 
-// Reads the keys of `txn` from `store`, decides as above and sends `txn` once
-// more when its compares hold. `unknown` is the status of the first send; it
-// is returned when the keys cannot be read or the transaction has on_failure
-// operations.
+// Reads the keys of `txn` from `store` (each once), decides as above and sends
+// `txn` once more when its compares hold. `unknown` is the status of the first
+// send; it is returned when the keys cannot be read or the transaction cannot
+// be settled from its keys (on_failure operations, a prefix delete), without
+// reading anything in the second case.
 absl::StatusOr<TxnResult> ResolveOutcome(Store& store, const Transaction& txn,
                                          const absl::Status& unknown);
 

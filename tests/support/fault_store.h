@@ -12,6 +12,8 @@
 //   - LoseNextTxnAnswer(): the next Txn is applied or not, as asked, and then
 //     fails UNAVAILABLE marked OutcomeUnknown, as an etcd write whose answer
 //     was lost; `meanwhile` runs after it (another writer's change).
+//     kAppliedLater holds it back and applies it just before the Txn after it,
+//     as etcd applies a proposal it had read before it stopped answering.
 // Thread-safe.
 
 #include <atomic>
@@ -36,7 +38,7 @@ class FaultStore final : public Store {
   void set_down(bool down) { down_.store(down); }
   void set_writes_down(bool down) { writes_down_.store(down); }
 
-  enum class LostAnswer { kApplied, kNotApplied };
+  enum class LostAnswer { kApplied, kNotApplied, kAppliedLater };
   void LoseNextTxnAnswer(LostAnswer lost, std::function<void()> meanwhile = {}) {
     absl::MutexLock lock(&mu_);
     lost_ = lost;
@@ -75,7 +77,19 @@ class FaultStore final : public Store {
       lost = std::exchange(lost_, std::nullopt);
       meanwhile = std::exchange(meanwhile_, nullptr);
     }
-    if (!lost.has_value()) return real_->Txn(txn);
+    if (!lost.has_value()) {
+      std::optional<Transaction> held;
+      {
+        absl::MutexLock lock(&mu_);
+        held = std::exchange(held_, std::nullopt);
+      }
+      if (held.has_value()) (void)real_->Txn(*held);  // its answer was lost already
+      return real_->Txn(txn);
+    }
+    if (*lost == LostAnswer::kAppliedLater) {
+      absl::MutexLock lock(&mu_);
+      held_ = txn;
+    }
     if (*lost == LostAnswer::kApplied) {
       absl::StatusOr<TxnResult> applied = real_->Txn(txn);
       if (!applied.ok()) return applied;
@@ -115,6 +129,7 @@ class FaultStore final : public Store {
   absl::Mutex mu_;
   std::optional<LostAnswer> lost_ ABSL_GUARDED_BY(mu_);
   std::function<void()> meanwhile_ ABSL_GUARDED_BY(mu_);
+  std::optional<Transaction> held_ ABSL_GUARDED_BY(mu_);  // kAppliedLater
 };
 
 }  // namespace fleet::testing

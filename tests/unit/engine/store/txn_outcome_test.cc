@@ -208,6 +208,22 @@ TEST_F(ResolveOutcomeTest, DeleteWhoseAnswerWasLostAfterApplyingSucceeds) {
   EXPECT_EQ(ValueOf("/u/a"), "<NOT_FOUND>");
 }
 
+// The read-back finds nothing, so the transaction is sent again; but the
+// first send is applied just before (etcd applying a proposal it had read
+// before it stopped answering). The second send fails on its compare, and a
+// second read-back finds the first send's write: succeeded, exactly once.
+TEST_F(ResolveOutcomeTest, FirstSendAppliedWhileResolvingIsReportedAppliedOnce) {
+  Transaction create = Txn({ModRevisionIs("/u/b", 0)}, {PutOp("/u/b", "v")});
+  faulty_->LoseNextTxnAnswer(FaultStore::LostAnswer::kAppliedLater);
+  absl::StatusOr<TxnResult> result = Commit(create);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->succeeded);
+  absl::StatusOr<KeyValue> kv = real_->Get("/u/b");
+  ASSERT_TRUE(kv.ok());
+  EXPECT_EQ(kv->version, 1);
+  EXPECT_EQ(result->revision, kv->mod_revision);
+}
+
 TEST_F(ResolveOutcomeTest, AKeyComparedAndWrittenIsReadOnce) {
   Transaction create = Txn({ModRevisionIs("/u/b", 0)}, {PutOp("/u/b", "v"), PutOp("/s/b", "m1")});
   faulty_->LoseNextTxnAnswer(FaultStore::LostAnswer::kApplied);
