@@ -924,25 +924,6 @@ std::vector<std::string> UnitsForMachine(const ClusterSnapshot& snapshot,
   return names;
 }
 
-absl::flat_hash_map<std::string, std::vector<std::string>> UnitsByMachine(
-    const ClusterSnapshot& snapshot) {
-  absl::flat_hash_map<std::string, std::vector<std::string>> result;
-  result.reserve(snapshot.machines.size());
-  GlobalSet globals(snapshot);
-  for (const auto& [id, machine] : snapshot.machines) {
-    std::vector<std::string>& names = result[id];
-    for (size_t g : globals.RunningOn(machine)) names.push_back(globals.unit(g).name);
-  }
-  for (const auto& [unit, machine] : snapshot.schedule) {
-    auto m = result.find(machine);
-    if (m == result.end()) continue;
-    auto it = snapshot.units.find(unit);
-    if (it != snapshot.units.end() && !it->second.options.global) m->second.push_back(unit);
-  }
-  for (auto& [id, names] : result) std::sort(names.begin(), names.end());
-  return result;
-}
-
 UnitsDelta DiffUnits(const std::vector<std::string>& before,
                      const std::vector<std::string>& after) {
   UnitsDelta delta;

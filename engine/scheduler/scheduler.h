@@ -171,12 +171,6 @@ std::vector<std::string> UnitsForMachine(const ClusterSnapshot& snapshot,
                                          const absl::flat_hash_set<std::string>& scheduled_here,
                                          const GlobalSet& globals);
 
-// UnitsForMachine for every machine of `machines` at once, in
-// O(size of schedule + machines x G^2). Machines that run nothing are present
-// with an empty list.
-absl::flat_hash_map<std::string, std::vector<std::string>> UnitsByMachine(
-    const ClusterSnapshot& snapshot);
-
 // What changes for one agent between two of its unit lists (both sorted, as
 // UnitsForMachine returns them). An empty delta means the agent is sent
 // nothing.
