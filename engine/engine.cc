@@ -299,9 +299,8 @@ void Engine::SetScheduleLocked(const std::string& unit, const std::string& machi
   dirty_machines_.insert(machine);
 }
 
-void Engine::NoteGlobalsChangeLocked(const UnitView* before, const UnitView* after) {
-  auto global = [](const UnitView* view) { return view != nullptr && view->options.global; };
-  if (!global(before) && !global(after)) return;
+void Engine::NoteGlobalsChangeLocked(bool was_global, bool is_global) {
+  if (!was_global && !is_global) return;
   globals_.reset();
   all_machines_dirty_ = true;
 }
@@ -319,18 +318,17 @@ void Engine::PutUnitLocked(UnitRecord record) {
   const bool ran = InScheduleLocked(name);
   MarkUnitMachinesDirtyLocked(name);  // where the old version runs
   auto before = snapshot_.units.find(name);
-  std::optional<UnitView> old_view;
-  if (before != snapshot_.units.end()) old_view = std::move(before->second);
+  const bool was_global = before != snapshot_.units.end() && before->second.options.global;
   if (record.schedulable && !record.is_template && Runs(record.unit.desired_state())) {
     UnitView view;
     view.name = name;
     view.options = record.options;
     view.create_revision = record.unit.create_revision();
-    UnitView& kept = snapshot_.units[name] = std::move(view);
-    NoteGlobalsChangeLocked(old_view ? &*old_view : nullptr, &kept);
+    NoteGlobalsChangeLocked(was_global, view.options.global);
+    snapshot_.units[name] = std::move(view);
   } else {
     snapshot_.units.erase(name);
-    NoteGlobalsChangeLocked(old_view ? &*old_view : nullptr, nullptr);
+    NoteGlobalsChangeLocked(was_global, false);
   }
   units_[name] = std::move(record);
   MarkUnitMachinesDirtyLocked(name);  // where the new version runs
@@ -342,7 +340,7 @@ void Engine::EraseUnitLocked(const std::string& name) {
   MarkUnitMachinesDirtyLocked(name);
   units_.erase(name);
   if (auto view = snapshot_.units.find(name); view != snapshot_.units.end()) {
-    NoteGlobalsChangeLocked(&view->second, nullptr);
+    NoteGlobalsChangeLocked(view->second.options.global, false);
     snapshot_.units.erase(view);
   }
   SetScheduleLocked(name, "");

@@ -324,11 +324,10 @@ class Engine {
   // scheduled_on_ in step; marks the machines it leaves and joins dirty.
   void SetScheduleLocked(const std::string& unit, const std::string& machine)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Drops the GlobalSet kept for set computation when the change of `before`
-  // into `after` (nullptr: absent from the snapshot's units) is a global
-  // unit's; every machine's set is then computed again.
-  void NoteGlobalsChangeLocked(const UnitView* before, const UnitView* after)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops the GlobalSet kept for set computation when a unit of the
+  // snapshot's units was global before its change or is after it (false for
+  // a unit absent from them); every machine's set is then computed again.
+  void NoteGlobalsChangeLocked(bool was_global, bool is_global) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   const GlobalSet& GlobalsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkUnitMachinesDirtyLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DeclareDeadLocked(const std::string& machine_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
