@@ -72,24 +72,16 @@ class FaultStore final : public Store {
     if (down_ || writes_down_) return Down();
     std::optional<LostAnswer> lost;
     std::function<void()> meanwhile;
+    std::optional<Transaction> held;  // a kAppliedLater transaction, applied now
     {
       absl::MutexLock lock(&mu_);
       lost = std::exchange(lost_, std::nullopt);
       meanwhile = std::exchange(meanwhile_, nullptr);
+      held = std::exchange(held_, std::nullopt);
+      if (lost == LostAnswer::kAppliedLater) held_ = txn;
     }
-    if (!lost.has_value()) {
-      std::optional<Transaction> held;
-      {
-        absl::MutexLock lock(&mu_);
-        held = std::exchange(held_, std::nullopt);
-      }
-      if (held.has_value()) (void)real_->Txn(*held);  // its answer was lost already
-      return real_->Txn(txn);
-    }
-    if (*lost == LostAnswer::kAppliedLater) {
-      absl::MutexLock lock(&mu_);
-      held_ = txn;
-    }
+    if (held.has_value()) (void)real_->Txn(*held);  // its answer was lost already
+    if (!lost.has_value()) return real_->Txn(txn);
     if (*lost == LostAnswer::kApplied) {
       absl::StatusOr<TxnResult> applied = real_->Txn(txn);
       if (!applied.ok()) return applied;
