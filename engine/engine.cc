@@ -77,6 +77,11 @@ bool GlobMatches(const std::string& glob, const std::string& name) {
   return glob.empty() || fnmatch(glob.c_str(), name.c_str(), 0) == 0;
 }
 
+// Orders the entries of a desired set (Engine::UnitSet) against a name.
+constexpr auto kEntryBefore = [](const auto& entry, std::string_view name) {
+  return entry.name < name;
+};
+
 }  // namespace
 
 Engine::Engine(Store* store, const Clock* clock, EngineOptions options)
@@ -171,6 +176,7 @@ absl::Status Engine::ReloadLocked() {
   DrainUnitWritesLocked();  // a write in flight lands before the state is dropped
   // No stream may outlive the records it points into.
   CloseAgentStreamsLocked(absl::UnavailableError("this engine is no longer the leader"));
+  unit_names_.clear();
   units_.clear();
   machines_.clear();
   snapshot_ = ClusterSnapshot();
@@ -274,7 +280,11 @@ void Engine::DrainUnitWritesLocked() {
 // by NoteGlobalsChangeLocked.
 void Engine::MarkUnitMachinesDirtyLocked(const std::string& name) {
   auto placed = snapshot_.schedule.find(name);
-  if (placed != snapshot_.schedule.end()) dirty_machines_.insert(placed->second);
+  if (placed != snapshot_.schedule.end()) MarkDirtyLocked(placed->second, name);
+}
+
+void Engine::MarkDirtyLocked(const std::string& machine, const std::string& unit) {
+  dirty_machines_[machine].insert(unit);
 }
 
 bool Engine::InScheduleLocked(const std::string& name) const {
@@ -285,7 +295,7 @@ void Engine::SetScheduleLocked(const std::string& unit, const std::string& machi
   auto current = snapshot_.schedule.find(unit);
   if (current != snapshot_.schedule.end()) {
     if (current->second == machine) return;
-    dirty_machines_.insert(current->second);
+    MarkDirtyLocked(current->second, unit);
     auto on = scheduled_on_.find(current->second);
     on->second.erase(unit);
     if (on->second.empty()) scheduled_on_.erase(on);
@@ -296,7 +306,7 @@ void Engine::SetScheduleLocked(const std::string& unit, const std::string& machi
   }
   snapshot_.schedule.insert_or_assign(unit, machine);
   scheduled_on_[machine].insert(unit);
-  dirty_machines_.insert(machine);
+  MarkDirtyLocked(machine, unit);
 }
 
 void Engine::NoteGlobalsChangeLocked(bool was_global, bool is_global) {
@@ -330,7 +340,8 @@ void Engine::PutUnitLocked(UnitRecord record) {
     snapshot_.units.erase(name);
     NoteGlobalsChangeLocked(was_global, false);
   }
-  units_[name] = std::move(record);
+  auto [stored, added] = units_.insert_or_assign(name, std::move(record));
+  if (added) unit_names_.insert(stored->first);
   MarkUnitMachinesDirtyLocked(name);  // where the new version runs
   if (ran || InScheduleLocked(name)) reconcile_pending_ = true;
 }
@@ -338,6 +349,7 @@ void Engine::PutUnitLocked(UnitRecord record) {
 void Engine::EraseUnitLocked(const std::string& name) {
   if (InScheduleLocked(name)) reconcile_pending_ = true;
   MarkUnitMachinesDirtyLocked(name);
+  unit_names_.erase(name);  // before its key, which it views, is freed
   units_.erase(name);
   if (auto view = snapshot_.units.find(name); view != snapshot_.units.end()) {
     NoteGlobalsChangeLocked(view->second.options.global, false);
@@ -487,15 +499,17 @@ absl::StatusOr<v1::ListUnitsResponse> Engine::ListUnits(const v1::ListUnitsReque
   if (!page_size.ok()) return page_size.status();
   absl::MutexLock lock(&mu_);
   v1::ListUnitsResponse response;
-  auto it = request.page_token().empty() ? units_.begin() : units_.upper_bound(request.page_token());
-  for (; it != units_.end(); ++it) {
-    if (!GlobMatches(request.name_glob(), it->first)) continue;
+  auto it = request.page_token().empty() ? unit_names_.begin()
+                                          : unit_names_.upper_bound(request.page_token());
+  for (; it != unit_names_.end(); ++it) {
+    const auto& [name, record] = *units_.find(*it);
+    if (!GlobMatches(request.name_glob(), name)) continue;
     if (response.units_size() == *page_size) {
       response.set_next_page_token(response.units(response.units_size() - 1).name());
       break;
     }
     v1::Unit* unit = response.add_units();
-    *unit = it->second.unit;
+    *unit = record.unit;
     if (request.omit_contents()) unit->clear_contents();
   }
   return response;
@@ -682,16 +696,16 @@ absl::StatusOr<v1::ListUnitStatesResponse> Engine::ListUnitStates(
 
   v1::ListUnitStatesResponse response;
 
-  auto it = request.page_token().empty() ? units_.begin() : units_.upper_bound(request.page_token());
+  auto it = request.page_token().empty() ? unit_names_.begin()
+                                          : unit_names_.upper_bound(request.page_token());
   std::string last_name;
-  for (; it != units_.end(); ++it) {
-    const std::string& name = it->first;
-    const UnitRecord& record = it->second;
+  for (; it != unit_names_.end(); ++it) {
+    const auto& [name, record] = *units_.find(*it);
     if (!GlobMatches(request.name_glob(), name)) continue;
     std::vector<v1::UnitStatus> entries;
     if (record.options.global && !record.is_template) {
       for (const auto& [id, machine] : machines_) {
-        if (!machine.units.contains(name)) continue;
+        if (!SetHas(machine.units, name)) continue;
         if (!machine_filter.empty() && id != machine_filter) continue;
         entries.push_back(StatusOfLocked(record, id));
       }
@@ -798,7 +812,7 @@ absl::StatusOr<int64_t> Engine::AgentRegistered(const v1::Register& reg, AgentCh
   v1::EngineMessage message;
   message.set_heartbeat_interval_ms(absl::ToInt64Milliseconds(heartbeat_interval_));
   v1::ScheduleFull* full = message.mutable_full();
-  for (const auto& [name, entry] : record.units) *full->add_units() = ScheduledUnitLocked(name, entry);
+  for (const SetEntry& entry : record.units) *full->add_units() = ScheduledUnitLocked(entry);
   channel->Send(std::move(message));
   return record.session;
 }
@@ -864,7 +878,7 @@ absl::StatusOr<AgentRoute> Engine::SendToUnitAgent(const std::string& name, cons
   std::vector<std::string> runs_on;
   if (record.options.global && !record.is_template) {
     for (const auto& [id, m] : machines_) {
-      if (m.units.contains(name)) runs_on.push_back(id);
+      if (SetHas(m.units, name)) runs_on.push_back(id);
     }
   } else if (auto placed = snapshot_.schedule.find(name); placed != snapshot_.schedule.end()) {
     runs_on.push_back(placed->second);
@@ -1008,6 +1022,16 @@ absl::Status Engine::ReconcileLocked() {
   return absl::OkStatus();
 }
 
+bool Engine::SetHas(const UnitSet& set, std::string_view name) {
+  auto it = std::lower_bound(set.begin(), set.end(), name, kEntryBefore);
+  return it != set.end() && it->name == name;
+}
+
+Engine::SetEntry Engine::EntryOf(const std::string& name, const UnitRecord& record) {
+  return SetEntry{
+      .name = name, .hash = record.unit.hash(), .desired_state = record.unit.desired_state()};
+}
+
 Engine::UnitSet Engine::ComputeSetLocked(const std::string& machine_id) {
   static const absl::flat_hash_set<std::string> kNone;
   auto here = scheduled_on_.find(machine_id);
@@ -1016,53 +1040,91 @@ Engine::UnitSet Engine::ComputeSetLocked(const std::string& machine_id) {
        UnitsForMachine(snapshot_, machine_id, here == scheduled_on_.end() ? kNone : here->second,
                        GlobalsLocked())) {
     auto unit = units_.find(name);
-    if (unit == units_.end()) continue;
-    set.emplace(name, SetEntry{unit->second.unit.hash(), unit->second.unit.desired_state()});
+    if (unit != units_.end()) set.push_back(EntryOf(name, unit->second));
   }
   return set;
 }
 
-v1::ScheduledUnit Engine::ScheduledUnitLocked(const std::string& name, const SetEntry& entry) {
+v1::ScheduledUnit Engine::ScheduledUnitLocked(const SetEntry& entry) {
   v1::ScheduledUnit scheduled;
-  scheduled.set_name(name);
+  scheduled.set_name(entry.name);
   scheduled.set_hash(entry.hash);
   scheduled.set_desired_state(entry.desired_state);
-  auto unit = units_.find(name);
+  auto unit = units_.find(entry.name);
   if (unit != units_.end()) scheduled.set_contents(unit->second.unit.contents());
   return scheduled;
 }
 
+void Engine::SendDelta(MachineRecord& record, v1::EngineMessage message) {
+  const v1::ScheduleDelta& delta = message.delta();
+  if (record.channel != nullptr && (delta.upserts_size() > 0 || delta.removes_size() > 0)) {
+    record.channel->Send(std::move(message));
+  }
+}
+
 void Engine::PushSetsLocked() {
-  std::vector<std::string> targets;
   if (all_machines_dirty_) {
-    for (const auto& [id, record] : machines_) targets.push_back(id);
+    for (auto& [id, record] : machines_) PushWholeSetLocked(id, record);
   } else {
-    for (const std::string& id : dirty_machines_) {
-      if (machines_.contains(id)) targets.push_back(id);
+    for (const auto& [id, changed] : dirty_machines_) {
+      auto record = machines_.find(id);
+      if (record != machines_.end()) PushChangedUnitsLocked(id, record->second, changed);
     }
   }
   all_machines_dirty_ = false;
   dirty_machines_.clear();
-  for (const std::string& id : targets) {
-    MachineRecord& record = machines_[id];
-    UnitSet set = ComputeSetLocked(id);
-    v1::EngineMessage message;
-    message.set_heartbeat_interval_ms(absl::ToInt64Milliseconds(heartbeat_interval_));
-    v1::ScheduleDelta* delta = message.mutable_delta();
-    for (const auto& [name, entry] : set) {
-      auto old = record.units.find(name);
-      if (old == record.units.end() || !(old->second == entry)) {
-        *delta->add_upserts() = ScheduledUnitLocked(name, entry);
+}
+
+void Engine::PushWholeSetLocked(const std::string& machine_id, MachineRecord& record) {
+  UnitSet set = ComputeSetLocked(machine_id);
+  v1::EngineMessage message;
+  message.set_heartbeat_interval_ms(absl::ToInt64Milliseconds(heartbeat_interval_));
+  v1::ScheduleDelta* delta = message.mutable_delta();
+  // Both sets are sorted by name: one pass finds what was added, changed and
+  // removed.
+  auto old = record.units.begin();
+  for (const SetEntry& entry : set) {
+    for (; old != record.units.end() && old->name < entry.name; ++old) delta->add_removes(old->name);
+    const bool known = old != record.units.end() && old->name == entry.name;
+    if (!known || !(*old == entry)) *delta->add_upserts() = ScheduledUnitLocked(entry);
+    if (known) ++old;
+  }
+  for (; old != record.units.end(); ++old) delta->add_removes(old->name);
+  record.units = std::move(set);
+  SendDelta(record, std::move(message));
+}
+
+void Engine::PushChangedUnitsLocked(const std::string& machine_id, MachineRecord& record,
+                                    const absl::flat_hash_set<std::string>& changed) {
+  static const absl::flat_hash_set<std::string> kNone;
+  auto here = scheduled_on_.find(machine_id);
+  const absl::flat_hash_set<std::string>& scheduled_here =
+      here == scheduled_on_.end() ? kNone : here->second;
+  std::vector<std::string> names(changed.begin(), changed.end());
+  std::sort(names.begin(), names.end());  // the same message whatever the hash order
+  v1::EngineMessage message;
+  message.set_heartbeat_interval_ms(absl::ToInt64Milliseconds(heartbeat_interval_));
+  v1::ScheduleDelta* delta = message.mutable_delta();
+  for (const std::string& name : names) {
+    auto at = std::lower_bound(record.units.begin(), record.units.end(), name, kEntryBefore);
+    const bool listed = at != record.units.end() && at->name == name;
+    auto unit = units_.find(name);
+    if (unit != units_.end() &&
+        RunsOnMachine(snapshot_, machine_id, scheduled_here, GlobalsLocked(), name)) {
+      SetEntry entry = EntryOf(name, unit->second);
+      if (listed && *at == entry) continue;
+      *delta->add_upserts() = ScheduledUnitLocked(entry);
+      if (listed) {
+        *at = std::move(entry);
+      } else {
+        record.units.insert(at, std::move(entry));
       }
-    }
-    for (const auto& [name, entry] : record.units) {
-      if (!set.contains(name)) delta->add_removes(name);
-    }
-    record.units = std::move(set);
-    if (record.channel != nullptr && (delta->upserts_size() > 0 || delta->removes_size() > 0)) {
-      record.channel->Send(std::move(message));
+    } else if (listed) {
+      delta->add_removes(name);
+      record.units.erase(at);
     }
   }
+  SendDelta(record, std::move(message));
 }
 
 absl::Status Engine::RecordMachinesLocked() {

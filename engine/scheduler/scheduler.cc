@@ -924,6 +924,20 @@ std::vector<std::string> UnitsForMachine(const ClusterSnapshot& snapshot,
   return names;
 }
 
+bool RunsOnMachine(const ClusterSnapshot& snapshot, const std::string& machine_id,
+                   const absl::flat_hash_set<std::string>& scheduled_here, const GlobalSet& globals,
+                   const std::string& unit) {
+  auto view = snapshot.units.find(unit);
+  if (view == snapshot.units.end()) return false;
+  if (!view->second.options.global) return scheduled_here.contains(unit);
+  auto machine = snapshot.machines.find(machine_id);
+  if (machine == snapshot.machines.end()) return false;
+  for (size_t g : globals.RunningOn(machine->second)) {
+    if (globals.unit(g).name == unit) return true;
+  }
+  return false;
+}
+
 UnitsDelta DiffUnits(const std::vector<std::string>& before,
                      const std::vector<std::string>& after) {
   UnitsDelta delta;

@@ -10,7 +10,9 @@
 #include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -984,6 +986,101 @@ TEST_F(EngineTest, EveryMachineHearsOfChangesThatDecideWhereGlobalsRun) {
   ASSERT_TRUE(engine_->DestroyUnit("first.service").ok());
   ASSERT_TRUE(engine_->Tick().ok());
   expect_on_both("second.service", "first.service");
+}
+
+// What an agent holds after applying every message the engine sent it:
+// unit -> hash and desired state.
+std::map<std::string, std::string> AppliedSet(const std::vector<v1::EngineMessage>& messages) {
+  std::map<std::string, std::string> set;
+  auto entry = [](const v1::ScheduledUnit& unit) {
+    return absl::StrCat(unit.hash(), " ", v1::DesiredState_Name(unit.desired_state()));
+  };
+  for (const v1::EngineMessage& message : messages) {
+    if (message.has_full()) {
+      set.clear();
+      for (const auto& unit : message.full().units()) set[unit.name()] = entry(unit);
+    }
+    for (const auto& unit : message.delta().upserts()) set[unit.name()] = entry(unit);
+    for (const std::string& name : message.delta().removes()) set.erase(name);
+  }
+  return set;
+}
+
+TEST_F(EngineTest, DeltasAddUpToTheWholeSetWhateverChanged) {
+  // The engine sends each agent only the units that changed on its machine.
+  // After random changes, what every agent holds must be the set that a
+  // freshly started engine computes whole. Globals and machine deaths are
+  // rare: a change of either has every set computed whole, which would hide
+  // a unit the deltas missed.
+  const std::vector<std::string> contents = {
+      kPlain, kPlain2, kOnDb, std::string(kPlain) + "[X-Fleet]\nConflicts=u1*\n"};
+  const std::vector<std::string> globals = {
+      kGlobal, std::string(kGlobal) + "MachineMetadata=role=db\n",
+      std::string(kGlobal) + "Conflicts=u2*\n"};
+  const std::vector<v1::DesiredState> states = {
+      v1::DESIRED_STATE_INACTIVE, v1::DESIRED_STATE_LOADED, v1::DESIRED_STATE_LAUNCHED};
+  std::map<std::string, std::unique_ptr<RecordingChannel>> agents;
+  std::map<std::string, std::vector<v1::EngineMessage>> received;
+  std::map<std::string, int64_t> sessions;
+  auto connect = [&](const std::string& id) {
+    agents[id] = std::make_unique<RecordingChannel>();
+    received[id].clear();
+    sessions[id] = Register(id, agents[id].get(), {{"role", id < "m3" ? "db" : "web"}});
+  };
+  auto collect = [&] {
+    for (auto& [id, channel] : agents) {
+      for (v1::EngineMessage& message : channel->Take()) received[id].push_back(std::move(message));
+    }
+  };
+  for (const char* id : {"m1", "m2", "m3", "m4"}) connect(id);
+
+  std::mt19937 random(20261127);
+  auto pick = [&](size_t n) { return static_cast<size_t>(random() % n); };
+  size_t compared = 0;
+  for (int step = 1; step <= 600; ++step) {
+    const std::string unit = absl::StrCat("u", pick(40), ".service");
+    const size_t what = pick(100);
+    if (what < 2) {  // a machine dies (the others beat), then comes back
+      const std::string id = absl::StrCat("m", 1 + pick(4));
+      clock_.Advance(absl::Seconds(20));
+      for (const auto& [other, session] : sessions) {
+        if (other != id) {
+          ASSERT_TRUE(engine_->AgentHeartbeat(session).ok());
+        }
+      }
+      clock_.Advance(absl::Seconds(11));
+      ASSERT_TRUE(engine_->Tick().ok());
+      ASSERT_TRUE(agents[id]->closed);
+      connect(id);
+    } else if (what < 5) {
+      (void)Create(unit, globals[pick(globals.size())], states[pick(states.size())], /*replace=*/true);
+    } else if (what < 15) {
+      (void)engine_->DestroyUnit(unit);
+    } else if (what < 50) {
+      (void)SetState(unit, states[pick(states.size())]);
+    } else {
+      (void)Create(unit, contents[pick(contents.size())], states[pick(states.size())],
+                   /*replace=*/true);
+    }
+    if (pick(4) == 0) {
+      ASSERT_TRUE(engine_->Tick().ok());
+    }
+    collect();
+    if (step % 50 != 0) continue;
+
+    ASSERT_TRUE(engine_->Tick().ok());
+    collect();
+    std::map<std::string, std::map<std::string, std::string>> held;
+    for (const auto& [id, messages] : received) held[id] = AppliedSet(messages);
+    Restart();
+    for (const auto& [id, set] : held) connect(id);
+    collect();  // each agent's first message: its whole set
+    for (const auto& [id, set] : held) {
+      EXPECT_EQ(AppliedSet(received[id]), set) << id << " after step " << step;
+      compared += set.size();
+    }
+  }
+  EXPECT_GT(compared, 200u) << "the random changes should leave units running";
 }
 
 TEST_F(EngineTest, ShutdownClosesStreamsAndRefusesNewOnes) {

@@ -601,6 +601,34 @@ TEST(UnitsForMachine, FromAnIndexAndAGlobalSetThatOutlivesItsSnapshot) {
             UnitsForMachine(kept, "m1"));
 }
 
+TEST(RunsOnMachine, AgreesWithTheListForEveryUnitAndMachine) {
+  // Scheduled, inactive-but-scheduled, a global that fits one machine, two
+  // globals that conflict (the first submitted wins), a machine gone.
+  ClusterSnapshot s = Snapshot(
+      {M("m1", {{"role", "db"}}), M("m2")},
+      {U("a.service", 1), U("b.service", 2), U("g.service", 3, Global({{"role", {"db"}}})),
+       U("h.service", 4, Global({})),
+       U("i.service", 5, Global({}, {"h.service"}))},
+      {{"a.service", "m1"}, {"b.service", "gone"}, {"inactive.service", "m2"}});
+  const GlobalSet globals(s);
+  for (const std::string machine : {"m1", "m2", "gone"}) {
+    absl::flat_hash_set<std::string> here;
+    for (const auto& [unit, on] : s.schedule) {
+      if (on == machine) here.insert(unit);
+    }
+    const std::vector<std::string> list = UnitsForMachine(s, machine);
+    for (const std::string unit : {"a.service", "b.service", "g.service", "h.service", "i.service",
+                                   "inactive.service", "unknown.service"}) {
+      EXPECT_EQ(RunsOnMachine(s, machine, here, globals, unit),
+                std::find(list.begin(), list.end(), unit) != list.end())
+          << unit << " on " << machine;
+    }
+  }
+  EXPECT_TRUE(RunsOnMachine(s, "m2", {}, globals, "h.service"));
+  EXPECT_FALSE(RunsOnMachine(s, "m2", {}, globals, "i.service"));  // h was submitted first
+  EXPECT_FALSE(RunsOnMachine(s, "m2", {}, globals, "g.service"));  // metadata
+}
+
 TEST(DiffUnits, AddedAndRemoved) {
   EXPECT_TRUE(DiffUnits({"a", "b"}, {"a", "b"}).empty());
   EXPECT_EQ(DiffUnits({"a", "b", "d"}, {"b", "c", "e"}),
