@@ -181,6 +181,7 @@ class Planner {
   void PlaceGlobals();
   int ClassFor(const FleetOptions& options);
   void SetCount(int m, int count);
+  void BuildLoadOrder();  // every class's by_load from the machines' counts
   void AddToMachine(int u, int m, int delta);
   void Place(int u, int m);
   void Unplace(int u);
@@ -225,6 +226,7 @@ class Planner {
   // A safety net: evictions allowed in this Reconcile (one per unit). Evicting
   // only older units already makes chains of Replaces= end.
   int64_t evictions_left_ = 0;
+  bool load_order_deferred_ = false;  // SetCount leaves by_load to BuildLoadOrder
   absl::flat_hash_map<int, std::string> reasons_;       // unplaced unit -> why
   absl::flat_hash_map<int, std::string> global_reasons_;  // global running nowhere -> why
 };
@@ -379,6 +381,10 @@ int Planner::ClassFor(const FleetOptions& options) {
 
 void Planner::SetCount(int m, int count) {
   MachineState& machine = machines_[m];
+  if (load_order_deferred_) {
+    machine.count = count;
+    return;
+  }
   for (int c : machine.classes) {
     classes_[c].by_load.erase({machine.count, m});
     classes_[c].by_load.emplace(count, m);
@@ -760,13 +766,26 @@ void Planner::Decide(int u) {
   reasons_[u] = ScanReason(u, stats);
 }
 
+void Planner::BuildLoadOrder() {
+  for (MetadataClass& c : classes_) c.by_load.clear();
+  for (size_t m = 0; m < machines_.size(); ++m) {
+    for (int c : machines_[m].classes) classes_[c].by_load.emplace(machines_[m].count, m);
+  }
+}
+
 Plan Planner::Run() {
+  // Nothing reads the machines' load order while globals are placed and the
+  // stored schedule is kept: the counts are summed first and the order built
+  // once, not moved in the btree for every unit kept.
+  load_order_deferred_ = true;
   PlaceGlobals();
   evictions_left_ = static_cast<int64_t>(units_.size());
   // Keep what is stored on live machines that still fit.
   for (size_t u = 0; u < units_.size(); ++u) {
     if (!IsGlobal(u) && units_[u].stored != kNoMachine && units_[u].visit == Visit::kNew) Keep(u);
   }
+  load_order_deferred_ = false;
+  BuildLoadOrder();
   for (UnitState& unit : units_) unit.visit = Visit::kNew;
   // Place the rest in submission order; evicted units come back at the end.
   // Then try the units left over again, until a pass places nothing: an
@@ -791,8 +810,10 @@ Plan Planner::Run() {
   }
 
   Plan plan;
+  size_t scheduled_units = 0;  // non-global units of the snapshot found in the schedule
   for (size_t u = 0; u < units_.size(); ++u) {
     const std::string& name = View(u).name;
+    scheduled_units += !IsGlobal(u) && units_[u].stored_id != nullptr;
     if (IsGlobal(u)) {
       if (auto it = global_reasons_.find(u); it != global_reasons_.end()) {
         plan.unplaceable[name] = it->second;
@@ -811,9 +832,14 @@ Plan Planner::Run() {
     if (reason == reasons_.end()) std::abort();  // invariant: the last pass gave every one a reason
     plan.unplaceable[name] = reason->second;
   }
-  for (const auto& [name, machine] : snapshot_.schedule) {
-    auto it = snapshot_.units.find(name);
-    if (it == snapshot_.units.end() || it->second.options.global) plan.unassign.push_back(name);
+  // The other schedule entries (units gone, inactive or global) come out. A
+  // lookup per entry is 100,000 string hashes at that many units: skipped
+  // when no entry is left over.
+  if (scheduled_units < snapshot_.schedule.size()) {
+    for (const auto& [name, machine] : snapshot_.schedule) {
+      auto it = snapshot_.units.find(name);
+      if (it == snapshot_.units.end() || it->second.options.global) plan.unassign.push_back(name);
+    }
   }
   std::sort(plan.assign.begin(), plan.assign.end());
   std::sort(plan.unassign.begin(), plan.unassign.end());
