@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
-#include <iterator>
 #include <optional>
 #include <string_view>
 
@@ -962,16 +961,6 @@ bool RunsOnMachine(const ClusterSnapshot& snapshot, const std::string& machine_i
     if (globals.unit(g).name == unit) return true;
   }
   return false;
-}
-
-UnitsDelta DiffUnits(const std::vector<std::string>& before,
-                     const std::vector<std::string>& after) {
-  UnitsDelta delta;
-  std::set_difference(after.begin(), after.end(), before.begin(), before.end(),
-                      std::back_inserter(delta.added));
-  std::set_difference(before.begin(), before.end(), after.begin(), after.end(),
-                      std::back_inserter(delta.removed));
-  return delta;
 }
 
 }  // namespace fleet

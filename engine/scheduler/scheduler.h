@@ -182,15 +182,4 @@ bool RunsOnMachine(const ClusterSnapshot& snapshot, const std::string& machine_i
                    const absl::flat_hash_set<std::string>& scheduled_here, const GlobalSet& globals,
                    const std::string& unit);
 
-// What changes for one agent between two of its unit lists (both sorted, as
-// UnitsForMachine returns them). An empty delta means the agent is sent
-// nothing.
-struct UnitsDelta {
-  std::vector<std::string> added;    // in `after` only, sorted
-  std::vector<std::string> removed;  // in `before` only, sorted
-  bool empty() const { return added.empty() && removed.empty(); }
-  bool operator==(const UnitsDelta&) const = default;
-};
-UnitsDelta DiffUnits(const std::vector<std::string>& before, const std::vector<std::string>& after);
-
 }  // namespace fleet

@@ -629,12 +629,6 @@ TEST(RunsOnMachine, AgreesWithTheListForEveryUnitAndMachine) {
   EXPECT_FALSE(RunsOnMachine(s, "m2", {}, globals, "g.service"));  // metadata
 }
 
-TEST(DiffUnits, AddedAndRemoved) {
-  EXPECT_TRUE(DiffUnits({"a", "b"}, {"a", "b"}).empty());
-  EXPECT_EQ(DiffUnits({"a", "b", "d"}, {"b", "c", "e"}),
-            (UnitsDelta{.added = {"c", "e"}, .removed = {"a", "d"}}));
-}
-
 TEST(ApplyPlan, AssignsThenUnassigns) {
   ClusterSnapshot s = Snapshot({}, {}, {{"a", "m1"}, {"b", "m1"}});
   ApplyPlan(Plan{.assign = {{"a", "m2"}, {"c", "m3"}}, .unassign = {"b"}}, &s);
