@@ -72,6 +72,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -361,8 +362,9 @@ class Engine {
   // The desired set of one machine, from scheduled_on_ and the kept
   // GlobalSet: O(its units), whatever the size of the cluster.
   UnitSet ComputeSetLocked(const std::string& machine_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The message form of one unit of a set, with its file.
+  // The entry of unit `name`, stored as `record`, in a machine's set.
   static SetEntry EntryOf(const std::string& name, const UnitRecord& record);
+  // The message form of one unit of a set, with its file.
   fleet::v1::ScheduledUnit ScheduledUnitLocked(const SetEntry& entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string MachineOfSession(int64_t session) ABSL_LOCKS_EXCLUDED(beat_mu_);
