@@ -828,6 +828,55 @@ TEST_F(EngineTest, UnplaceableReasonIsHiddenUntilTheNextPlan) {
   EXPECT_THAT(reason(), HasSubstr("role"));
 }
 
+TEST_F(EngineTest, ChangesTheSchedulerCannotSeeNeedNoPassButReachTheAgent) {
+  RecordingChannel m1;
+  Register("m1", &m1, {{"role", "web"}});
+  ASSERT_TRUE(Create("db.service", kOnDb, v1::DESIRED_STATE_LAUNCHED).ok());
+  ASSERT_TRUE(Create("web.service", kPlain, v1::DESIRED_STATE_LOADED).ok());
+  ASSERT_TRUE(Create("all.service", kGlobal, v1::DESIRED_STATE_LOADED).ok());
+  ASSERT_TRUE(engine_->Tick().ok());
+  m1.Take();
+  auto db_reason = [&] {
+    v1::ListUnitStatesRequest request;
+    request.set_name_glob("db.service");
+    auto states = engine_->ListUnitStates(request);
+    EXPECT_TRUE(states.ok()) << states.status();
+    return states.ok() && states->units_size() == 1 ? states->units(0).unscheduled_reason()
+                                                     : "db.service not listed";
+  };
+  ASSERT_THAT(db_reason(), HasSubstr("role"));
+
+  // Starting placed units, and editing one outside [X-Fleet]: the plan stays
+  // as it is (the reasons of the last one are still served), and the agent
+  // hears of each change at the next Tick.
+  ASSERT_TRUE(SetState("web.service", v1::DESIRED_STATE_LAUNCHED).ok());
+  ASSERT_TRUE(SetState("all.service", v1::DESIRED_STATE_LAUNCHED).ok());
+  ASSERT_TRUE(Create("web.service", kPlain2, v1::DESIRED_STATE_LAUNCHED, /*replace=*/true).ok());
+  EXPECT_THAT(db_reason(), HasSubstr("role"));
+  ASSERT_TRUE(engine_->Tick().ok());
+  auto sent = m1.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  std::map<std::string, std::string> upserted;
+  for (const auto& unit : sent[0].delta().upserts()) {
+    upserted[unit.name()] = absl::StrCat(v1::DesiredState_Name(unit.desired_state()), " ",
+                                         unit.contents() == kPlain2 ? "new file" : "old file");
+  }
+  EXPECT_THAT(upserted, UnorderedElementsAre(
+                            std::pair<const std::string, std::string>(
+                                "web.service", "DESIRED_STATE_LAUNCHED new file"),
+                            std::pair<const std::string, std::string>(
+                                "all.service", "DESIRED_STATE_LAUNCHED old file")));
+  EXPECT_EQ(MachineOf("web.service"), "m1");
+
+  // A change it sees (new [X-Fleet] options) asks for a pass: until it ran,
+  // no reason is served.
+  ASSERT_TRUE(Create("web.service", kOnDb, v1::DESIRED_STATE_LAUNCHED, /*replace=*/true).ok());
+  EXPECT_EQ(db_reason(), "");
+  ASSERT_TRUE(engine_->Tick().ok());
+  EXPECT_THAT(db_reason(), HasSubstr("role"));
+  EXPECT_EQ(MachineOf("web.service"), "");
+}
+
 TEST_F(EngineTest, UnitStatesCarryReportsAndUnplaceableReasons) {
   RecordingChannel m1;
   int64_t s1 = Register("m1", &m1, {{"role", "web"}});
