@@ -1049,13 +1049,16 @@ Engine::SetEntry Engine::EntryOf(const std::string& name, const UnitRecord& reco
       .name = name, .hash = record.unit.hash(), .desired_state = record.unit.desired_state()};
 }
 
-Engine::UnitSet Engine::ComputeSetLocked(const std::string& machine_id) {
+const absl::flat_hash_set<std::string>& Engine::ScheduledOnLocked(const std::string& machine_id) const {
   static const absl::flat_hash_set<std::string> kNone;
   auto here = scheduled_on_.find(machine_id);
+  return here == scheduled_on_.end() ? kNone : here->second;
+}
+
+Engine::UnitSet Engine::ComputeSetLocked(const std::string& machine_id) {
   UnitSet set;
   for (const std::string& name :
-       UnitsForMachine(snapshot_, machine_id, here == scheduled_on_.end() ? kNone : here->second,
-                       GlobalsLocked())) {
+       UnitsForMachine(snapshot_, machine_id, ScheduledOnLocked(machine_id), GlobalsLocked())) {
     auto unit = units_.find(name);
     if (unit != units_.end()) set.push_back(EntryOf(name, unit->second));
   }
@@ -1113,10 +1116,7 @@ void Engine::PushWholeSetLocked(const std::string& machine_id, MachineRecord& re
 
 void Engine::PushChangedUnitsLocked(const std::string& machine_id, MachineRecord& record,
                                     const absl::flat_hash_set<std::string>& changed) {
-  static const absl::flat_hash_set<std::string> kNone;
-  auto here = scheduled_on_.find(machine_id);
-  const absl::flat_hash_set<std::string>& scheduled_here =
-      here == scheduled_on_.end() ? kNone : here->second;
+  const absl::flat_hash_set<std::string>& scheduled_here = ScheduledOnLocked(machine_id);
   std::vector<std::string> names(changed.begin(), changed.end());
   std::sort(names.begin(), names.end());  // the same message whatever the hash order
   v1::EngineMessage message;

@@ -361,6 +361,9 @@ class Engine {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sends `message`, a delta, to the agent of `record` unless it is empty.
   static void SendDelta(MachineRecord& record, fleet::v1::EngineMessage message);
+  // scheduled_on_'s units of `machine_id` (an empty set when it has none).
+  const absl::flat_hash_set<std::string>& ScheduledOnLocked(const std::string& machine_id) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // The desired set of one machine, from scheduled_on_ and the kept
   // GlobalSet: O(its units), whatever the size of the cluster.
   UnitSet ComputeSetLocked(const std::string& machine_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
