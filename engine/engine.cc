@@ -1230,9 +1230,7 @@ absl::Status Engine::Tick() {
 void Engine::WaitForWork(absl::Duration timeout) {
   auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     // A follower's pending work waits until it leads (and reloads).
-    return shutting_down_ || woken_ ||
-           (leading_ && (reconcile_pending_ || all_machines_dirty_ || !dirty_machines_.empty() ||
-                         !machines_to_record_.empty()));
+    return shutting_down_ || woken_ || (leading_ && TickHasWorkLocked());
   };
   absl::MutexLock lock(&mu_);
   if (leading_) {
@@ -1254,10 +1252,14 @@ bool Engine::leading() {
   return leading_;
 }
 
-bool Engine::ReconcilePending() {
-  absl::MutexLock lock(&mu_);
+bool Engine::TickHasWorkLocked() const {
   return reconcile_pending_ || all_machines_dirty_ || !dirty_machines_.empty() ||
          !machines_to_record_.empty();
+}
+
+bool Engine::ReconcilePending() {
+  absl::MutexLock lock(&mu_);
+  return TickHasWorkLocked();
 }
 
 void Engine::Shutdown() {

@@ -346,6 +346,9 @@ class Engine {
   // written stays for the next Tick.
   absl::Status RecordMachinesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ReconcileLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the next Tick has something to do: a pass, sets to push, or
+  // machines to record (what ReconcilePending reports and WaitForWork waits for).
+  bool TickHasWorkLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Notes that `unit` may have joined, left or changed in `machine`'s set.
   void MarkDirtyLocked(const std::string& machine, const std::string& unit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
