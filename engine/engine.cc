@@ -337,16 +337,14 @@ void Engine::PutUnitLocked(UnitRecord record) {
   // needs none either. The agents still hear of it (marked dirty here).
   auto before = snapshot_.units.find(name);
   const bool was_global = before != snapshot_.units.end() && before->second.options.global;
-  const bool seen_unchanged =
-      before == snapshot_.units.end()
-          ? !view.has_value()
-          : view.has_value() && before->second.options == view->options &&
-                before->second.create_revision == view->create_revision;
-  if (seen_unchanged && was_global) {
+  const bool view_kept = view.has_value() && before != snapshot_.units.end() &&
+                         before->second.options == view->options &&
+                         before->second.create_revision == view->create_revision;
+  if (view_kept && was_global) {
     // Its entry (hash, desired state) changes wherever it runs; where that
     // is, the kept GlobalSet still knows.
     for (const auto& [id, machine] : machines_) MarkDirtyLocked(id, name);
-  } else if (!seen_unchanged) {
+  } else if (!view_kept) {
     NoteGlobalsChangeLocked(was_global, view.has_value() && view->options.global);
     if (view.has_value()) {
       snapshot_.units.insert_or_assign(name, *std::move(view));
@@ -357,10 +355,7 @@ void Engine::PutUnitLocked(UnitRecord record) {
   auto [stored, added] = units_.insert_or_assign(name, std::move(record));
   if (added) unit_names_.insert(stored->first);
   MarkUnitMachinesDirtyLocked(name);  // where the new version runs
-  // (A unit out of the snapshot but still in the schedule waits for the pass
-  // that takes it out: that one is asked for again.)
-  const bool plan_may_change = !seen_unchanged || !view.has_value();
-  if (plan_may_change && (ran || InScheduleLocked(name))) reconcile_pending_ = true;
+  if (!view_kept && (ran || InScheduleLocked(name))) reconcile_pending_ = true;
 }
 
 void Engine::EraseUnitLocked(const std::string& name) {
