@@ -1070,11 +1070,12 @@ v1::ScheduledUnit Engine::ScheduledUnitLocked(const SetEntry& entry) {
   return scheduled;
 }
 
-void Engine::SendDelta(MachineRecord& record, v1::EngineMessage message) {
-  const v1::ScheduleDelta& delta = message.delta();
-  if (record.channel != nullptr && (delta.upserts_size() > 0 || delta.removes_size() > 0)) {
-    record.channel->Send(std::move(message));
-  }
+void Engine::SendDeltaLocked(MachineRecord& record, v1::ScheduleDelta delta) {
+  if (record.channel == nullptr || (delta.upserts_size() == 0 && delta.removes_size() == 0)) return;
+  v1::EngineMessage message;
+  message.set_heartbeat_interval_ms(absl::ToInt64Milliseconds(heartbeat_interval_));
+  *message.mutable_delta() = std::move(delta);
+  record.channel->Send(std::move(message));
 }
 
 void Engine::PushSetsLocked() {
@@ -1092,21 +1093,19 @@ void Engine::PushSetsLocked() {
 
 void Engine::PushWholeSetLocked(const std::string& machine_id, MachineRecord& record) {
   UnitSet set = ComputeSetLocked(machine_id);
-  v1::EngineMessage message;
-  message.set_heartbeat_interval_ms(absl::ToInt64Milliseconds(heartbeat_interval_));
-  v1::ScheduleDelta* delta = message.mutable_delta();
+  v1::ScheduleDelta delta;
   // Both sets are sorted by name: one pass finds what was added, changed and
   // removed.
   auto old = record.units.begin();
   for (const SetEntry& entry : set) {
-    for (; old != record.units.end() && old->name < entry.name; ++old) delta->add_removes(old->name);
+    for (; old != record.units.end() && old->name < entry.name; ++old) delta.add_removes(old->name);
     const bool known = old != record.units.end() && old->name == entry.name;
-    if (!known || !(*old == entry)) *delta->add_upserts() = ScheduledUnitLocked(entry);
+    if (!known || !(*old == entry)) *delta.add_upserts() = ScheduledUnitLocked(entry);
     if (known) ++old;
   }
-  for (; old != record.units.end(); ++old) delta->add_removes(old->name);
+  for (; old != record.units.end(); ++old) delta.add_removes(old->name);
   record.units = std::move(set);
-  SendDelta(record, std::move(message));
+  SendDeltaLocked(record, std::move(delta));
 }
 
 void Engine::PushChangedUnitsLocked(const std::string& machine_id, MachineRecord& record,
@@ -1114,9 +1113,7 @@ void Engine::PushChangedUnitsLocked(const std::string& machine_id, MachineRecord
   const absl::flat_hash_set<std::string>& scheduled_here = ScheduledOnLocked(machine_id);
   std::vector<std::string> names(changed.begin(), changed.end());
   std::sort(names.begin(), names.end());  // the same message whatever the hash order
-  v1::EngineMessage message;
-  message.set_heartbeat_interval_ms(absl::ToInt64Milliseconds(heartbeat_interval_));
-  v1::ScheduleDelta* delta = message.mutable_delta();
+  v1::ScheduleDelta delta;
   for (const std::string& name : names) {
     auto at = std::lower_bound(record.units.begin(), record.units.end(), name, kEntryBefore);
     const bool listed = at != record.units.end() && at->name == name;
@@ -1125,18 +1122,18 @@ void Engine::PushChangedUnitsLocked(const std::string& machine_id, MachineRecord
         RunsOnMachine(snapshot_, machine_id, scheduled_here, GlobalsLocked(), name)) {
       SetEntry entry = EntryOf(name, unit->second);
       if (listed && *at == entry) continue;
-      *delta->add_upserts() = ScheduledUnitLocked(entry);
+      *delta.add_upserts() = ScheduledUnitLocked(entry);
       if (listed) {
         *at = std::move(entry);
       } else {
         record.units.insert(at, std::move(entry));
       }
     } else if (listed) {
-      delta->add_removes(name);
+      delta.add_removes(name);
       record.units.erase(at);
     }
   }
-  SendDelta(record, std::move(message));
+  SendDeltaLocked(record, std::move(delta));
 }
 
 absl::Status Engine::RecordMachinesLocked() {

@@ -362,8 +362,9 @@ class Engine {
   void PushChangedUnitsLocked(const std::string& machine_id, MachineRecord& record,
                               const absl::flat_hash_set<std::string>& changed)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Sends `message`, a delta, to the agent of `record` unless it is empty.
-  static void SendDelta(MachineRecord& record, fleet::v1::EngineMessage message);
+  // Sends `delta` to the agent of `record` unless it is empty.
+  void SendDeltaLocked(MachineRecord& record, fleet::v1::ScheduleDelta delta)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // scheduled_on_'s units of `machine_id` (an empty set when it has none).
   const absl::flat_hash_set<std::string>& ScheduledOnLocked(const std::string& machine_id) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
