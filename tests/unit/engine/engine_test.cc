@@ -134,13 +134,21 @@ class EngineTest : public ::testing::Test {
     EXPECT_TRUE(session.ok()) << session.status();
     return session.ok() ? *session : 0;
   }
-  std::string MachineOf(const std::string& unit) {
+  // A field of `unit`'s one ListUnitStates entry; "<N>" when it has N != 1.
+  std::string FieldOfOnlyEntry(const std::string& unit,
+                               const std::string& (v1::UnitStatus::*field)() const) {
     v1::ListUnitStatesRequest request;
     request.set_name_glob(unit);
     auto states = engine_->ListUnitStates(request);
     EXPECT_TRUE(states.ok()) << states.status();
     if (!states.ok() || states->units_size() != 1) return "<" + std::to_string(states->units_size()) + ">";
-    return states->units(0).machine_id();
+    return (states->units(0).*field)();
+  }
+  std::string MachineOf(const std::string& unit) {
+    return FieldOfOnlyEntry(unit, &v1::UnitStatus::machine_id);
+  }
+  std::string ReasonOf(const std::string& unit) {
+    return FieldOfOnlyEntry(unit, &v1::UnitStatus::unscheduled_reason);
   }
   std::vector<std::string> StoredKeys() {
     auto range = store_->Range("/fleet/");
@@ -811,21 +819,13 @@ TEST_F(EngineTest, UnplaceableReasonIsHiddenUntilTheNextPlan) {
   Register("m1", &m1, {{"role", "web"}});
   ASSERT_TRUE(Create("db.service", kOnDb, v1::DESIRED_STATE_LAUNCHED).ok());
   ASSERT_TRUE(engine_->Tick().ok());
-  auto reason = [&] {
-    auto states = engine_->ListUnitStates(v1::ListUnitStatesRequest());
-    EXPECT_TRUE(states.ok()) << states.status();
-    for (const auto& status : states->units()) {
-      if (status.name() == "db.service") return status.unscheduled_reason();
-    }
-    return std::string("db.service not listed");
-  };
-  EXPECT_THAT(reason(), HasSubstr("role"));
+  EXPECT_THAT(ReasonOf("db.service"), HasSubstr("role"));
   // Any change may make the last plan's reason stale (fleetctl start A B:
   // A waits for its MachineOf= peer B): none is served until the next plan.
   ASSERT_TRUE(Create("web.service", kPlain, v1::DESIRED_STATE_LAUNCHED).ok());
-  EXPECT_EQ(reason(), "");
+  EXPECT_EQ(ReasonOf("db.service"), "");
   ASSERT_TRUE(engine_->Tick().ok());
-  EXPECT_THAT(reason(), HasSubstr("role"));
+  EXPECT_THAT(ReasonOf("db.service"), HasSubstr("role"));
 }
 
 TEST_F(EngineTest, ChangesTheSchedulerCannotSeeNeedNoPassButReachTheAgent) {
@@ -836,15 +836,7 @@ TEST_F(EngineTest, ChangesTheSchedulerCannotSeeNeedNoPassButReachTheAgent) {
   ASSERT_TRUE(Create("all.service", kGlobal, v1::DESIRED_STATE_LOADED).ok());
   ASSERT_TRUE(engine_->Tick().ok());
   m1.Take();
-  auto db_reason = [&] {
-    v1::ListUnitStatesRequest request;
-    request.set_name_glob("db.service");
-    auto states = engine_->ListUnitStates(request);
-    EXPECT_TRUE(states.ok()) << states.status();
-    return states.ok() && states->units_size() == 1 ? states->units(0).unscheduled_reason()
-                                                     : "db.service not listed";
-  };
-  ASSERT_THAT(db_reason(), HasSubstr("role"));
+  ASSERT_THAT(ReasonOf("db.service"), HasSubstr("role"));
 
   // Starting placed units, and editing one outside [X-Fleet]: the plan stays
   // as it is (the reasons of the last one are still served), and the agent
@@ -852,7 +844,7 @@ TEST_F(EngineTest, ChangesTheSchedulerCannotSeeNeedNoPassButReachTheAgent) {
   ASSERT_TRUE(SetState("web.service", v1::DESIRED_STATE_LAUNCHED).ok());
   ASSERT_TRUE(SetState("all.service", v1::DESIRED_STATE_LAUNCHED).ok());
   ASSERT_TRUE(Create("web.service", kPlain2, v1::DESIRED_STATE_LAUNCHED, /*replace=*/true).ok());
-  EXPECT_THAT(db_reason(), HasSubstr("role"));
+  EXPECT_THAT(ReasonOf("db.service"), HasSubstr("role"));
   ASSERT_TRUE(engine_->Tick().ok());
   auto sent = m1.Take();
   ASSERT_EQ(sent.size(), 1u);
@@ -871,9 +863,9 @@ TEST_F(EngineTest, ChangesTheSchedulerCannotSeeNeedNoPassButReachTheAgent) {
   // A change it sees (new [X-Fleet] options) asks for a pass: until it ran,
   // no reason is served.
   ASSERT_TRUE(Create("web.service", kOnDb, v1::DESIRED_STATE_LAUNCHED, /*replace=*/true).ok());
-  EXPECT_EQ(db_reason(), "");
+  EXPECT_EQ(ReasonOf("db.service"), "");
   ASSERT_TRUE(engine_->Tick().ok());
-  EXPECT_THAT(db_reason(), HasSubstr("role"));
+  EXPECT_THAT(ReasonOf("db.service"), HasSubstr("role"));
   EXPECT_EQ(MachineOf("web.service"), "");
 }
 
