@@ -10,24 +10,31 @@
 // configured engines. The wait never exceeds the heartbeat interval: the
 // engine declares the machine dead after about three of those without news
 // (also a new leader, one agent_ttl after it took over), so an agent that
-// waited longer after an outage would find its units moved. An engine that ends the stream with UNAVAILABLE and
-// names the leader (trailing metadata "fleet-leader: HOST:PORT") is left for
-// that leader at once. The transport is EngineLinkOptions::credentials (mutual
-// TLS from fleet::tls::MakeChannelCredentials in fleet-agent; plaintext only
-// when the caller passes none, i.e. fleet-agent --insecure and tests).
+// waited longer after an outage would find its units moved. An engine that
+// ends the stream with UNAVAILABLE and names the leader (trailing metadata
+// "fleet-leader: HOST:PORT") is left for that leader at once. The transport is
+// EngineLinkOptions::credentials (mutual TLS from
+// fleet::tls::MakeChannelCredentials in fleet-agent; plaintext only when the
+// caller passes none, i.e. fleet-agent --insecure and tests).
 //
-// Thread-safe. Runs its own thread between Start() and Stop().
+// The link has no thread of its own: the stream is gRPC's callback API and the
+// heartbeat and reconnect waits are grpc::Alarms, all run on gRPC's shared
+// threads. So a process can hold thousands of links (bench/scale's hollow
+// agents) on a few threads. Thread-safe.
 
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "agent/backoff.h"
 #include "fleet/v1/agent.grpc.pb.h"
+#include "grpcpp/alarm.h"
 #include "grpcpp/grpcpp.h"
 
 namespace fleet::agent {
@@ -47,12 +54,14 @@ inline constexpr char kLeaderMetadataKey[] = "fleet-leader";
 
 class EngineLink {
  public:
-  // Called on the link's thread for each new stream, while Send() is held
-  // off; must be thread-safe and must not call Send().
+  // Called for each new stream, while Send() is held off; must be thread-safe
+  // and must not call Send().
   using RegisterFn = std::function<fleet::v1::Register()>;
-  // Called on the link's thread for each message from the engine.
+  // Called for each message from the engine, in order, on a gRPC thread; must
+  // not block (it is a callback reaction).
   using MessageFn = std::function<void(const fleet::v1::EngineMessage&)>;
-  // Called on the link's thread when a stream ends (status of the stream).
+  // Called on a gRPC thread when a stream ends (status of the stream); must
+  // not block.
   using LostFn = std::function<void(const std::string& engine, const grpc::Status&)>;
 
   EngineLink(EngineLinkOptions options, RegisterFn on_register, MessageFn on_message,
@@ -62,40 +71,56 @@ class EngineLink {
   EngineLink& operator=(const EngineLink&) = delete;
 
   void Start();
-  // Ends the stream and the thread; returns once both are gone. Idempotent.
+  // Ends the stream and the waits; returns once no callback of the link runs
+  // or is pending. Idempotent.
   void Stop();
 
-  // Writes `message` on the current stream. False when there is none or the
-  // write failed: the message is dropped (the next Register carries the full
-  // state, so nothing is lost for good).
+  // Queues `message` on the current stream. False when there is none or it
+  // broke: the message is dropped (the next Register carries the full state,
+  // so nothing is lost for good). Waits while more than kMaxQueuedBytes are
+  // queued, so a slow engine holds back a journal follow instead of growing
+  // the queue.
   bool Send(const fleet::v1::AgentMessage& message);
 
-  // The engine of the current stream ("" when disconnected).
-  std::string connected_engine() const;
+  static constexpr size_t kMaxQueuedBytes = 4 << 20;
 
  private:
-  using Stream = grpc::ClientReaderWriter<fleet::v1::AgentMessage, fleet::v1::EngineMessage>;
-  void Run();
-  // One stream to `address`. Sets `*leader` when the engine named another,
-  // `*got_message` once a message arrived.
-  grpc::Status RunStream(const std::string& address, std::string* leader, bool* got_message);
-  void Heartbeats();
+  class Stream;
+  // Opens a stream to the next engine (the leader named last, or the next in
+  // turn). Called from Start and from the reconnect wait.
+  void Connect();
+  // Stream's OnDone: schedules the reconnect.
+  void StreamDone(const std::string& engine, const grpc::Status& status, std::string leader,
+                  bool got_message);
+  // Sets an alarm that runs `fn(ok)` after `after`; every one runs before Stop returns.
+  void SetAlarmLocked(absl::Duration after, std::function<void(bool)> fn)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Stream's OnReadDone: a message from the engine.
+  void MessageArrived(const fleet::v1::EngineMessage& message);
+  // The heartbeat alarm of stream `serial`: queues a beat, sets the next one.
+  void HeartbeatDue(uint64_t serial);
 
   const EngineLinkOptions options_;
   const RegisterFn on_register_;
   const MessageFn on_message_;
   const LostFn on_lost_;
-  std::thread thread_;
 
-  mutable absl::Mutex mu_;
+  absl::Mutex mu_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
-  std::string engine_ ABSL_GUARDED_BY(mu_);
-  bool stream_done_ ABSL_GUARDED_BY(mu_) = false;
+  // The stream now (also once ended, until the next one replaces it), and
+  // whether gRPC still holds it (OnDone not yet run).
+  std::shared_ptr<Stream> stream_ ABSL_GUARDED_BY(mu_);
+  bool stream_live_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t stream_serial_ ABSL_GUARDED_BY(mu_) = 0;
+  // Alarms set; their callbacks have not finished yet.
+  std::vector<std::unique_ptr<grpc::Alarm>> alarms_ ABSL_GUARDED_BY(mu_);
+  int alarms_pending_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_);
-
-  absl::Mutex write_mu_ ABSL_ACQUIRED_AFTER(mu_);
-  Stream* stream_ ABSL_GUARDED_BY(write_mu_) = nullptr;
+  Backoff backoff_ ABSL_GUARDED_BY(mu_);
+  size_t next_engine_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string redirect_ ABSL_GUARDED_BY(mu_);
+  int redirects_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace fleet::agent

@@ -8,6 +8,8 @@
 
 #include <thread>
 
+#include "absl/synchronization/notification.h"
+#include "agent/engine_link.h"
 #include "agent/runner.h"
 #include "agent/systemd/fake_manager.h"
 #include "common/clock.h"
@@ -123,6 +125,30 @@ TEST_F(AgentLinkTest, EngineDownAtStartIsRetriedUntilItComes) {
   FakeEngine engine;
   ASSERT_EQ(engine.Start(address), address);
   ASSERT_TRUE(engine.WaitFor([](const FakeEngine::View& v) { return v.connected == 1; }, kTimeout));
+}
+
+TEST_F(AgentLinkTest, StopEndsTheReconnectWaitAtOnce) {
+  // Nothing listens on port 1; the link waits before its next try as long as
+  // the engine would wait for a heartbeat: an hour here.
+  EngineLinkOptions options;
+  options.engines = {"127.0.0.1:1"};
+  options.heartbeat_interval = absl::Hours(1);
+  options.initial_backoff = absl::Hours(1);
+  options.max_backoff = absl::Hours(1);
+  absl::Notification lost;
+  EngineLink link(
+      options, [] { return fleet::v1::Register(); }, [](const fleet::v1::EngineMessage&) {},
+      [&lost](const std::string&, const grpc::Status&) {
+        if (!lost.HasBeenNotified()) lost.Notify();
+      });
+  link.Start();
+  ASSERT_TRUE(lost.WaitForNotificationWithTimeout(kTimeout));
+  fleet::v1::AgentMessage beat;
+  beat.mutable_heartbeat();
+  EXPECT_FALSE(link.Send(beat));  // no stream: dropped
+  absl::Time before = absl::Now();
+  link.Stop();
+  EXPECT_LT(absl::Now() - before, kTimeout) << "Stop waited for the reconnect";
 }
 
 }  // namespace
