@@ -5,7 +5,6 @@
 #include <utility>
 #include <vector>
 
-#include "agent/journal/journal_service.h"
 #include "common/log.h"
 
 #ifdef __GLIBC__
@@ -38,6 +37,8 @@ AgentRunner::AgentRunner(SystemdManager* manager, const Clock* clock, AgentRunne
       options_(std::move(options)),
       agent_(manager, options_.machine.id()) {}
 
+AgentRunner::~AgentRunner() { Finish(); }
+
 void AgentRunner::Shutdown() {
   {
     absl::MutexLock lock(&mu_);
@@ -46,21 +47,20 @@ void AgentRunner::Shutdown() {
   manager_->Wake();
 }
 
-absl::Status AgentRunner::Run() {
+absl::Status AgentRunner::Start() {
   if (options_.link.engines.empty()) return absl::InvalidArgumentError("no engine address given");
   {
     absl::MutexLock lock(&mu_);
     if (absl::Status s = agent_.Adopt(); !s.ok()) return s;
     LogInfo("adopted %d units from the unit dir", static_cast<int>(agent_.installed().size()));
   }
+  next_resync_ = clock_->Now() + options_.resync_interval;
   // Journal answers go out on the link; it is set before the link starts, and
-  // the journal threads are joined before the link stops.
-  EngineLink* link_for_journal = nullptr;
-  JournalService journal(options_.journal, options_.machine.id(),
-                         [&link_for_journal](const fleet::v1::AgentMessage& message) {
-                           return link_for_journal->Send(message);
-                         });
-  EngineLink link(
+  // the journal threads are joined before the link stops (Finish).
+  journal_ = std::make_unique<JournalService>(
+      options_.journal, options_.machine.id(),
+      [this](const fleet::v1::AgentMessage& message) { return link_->Send(message); });
+  link_ = std::make_unique<EngineLink>(
       options_.link,
       [this] {
         absl::MutexLock lock(&mu_);
@@ -73,21 +73,28 @@ absl::Status AgentRunner::Run() {
         }
         manager_->Wake();
       },
-      [&journal](const std::string& engine, const grpc::Status& status) {
+      [this](const std::string& engine, const grpc::Status& status) {
         // The engine forgot the requests of that stream.
-        journal.CancelAll();
+        journal_->CancelAll();
         LogWarning("stream to engine %s ended: %s %s; units keep running", engine,
                    std::to_string(static_cast<int>(status.error_code())), status.error_message());
       });
-  link_for_journal = &link;
-  link.Start();
+  link_->Start();
+  return absl::OkStatus();
+}
 
-  absl::Time next_resync = clock_->Now() + options_.resync_interval;
-  std::optional<absl::Time> retry_at;
+void AgentRunner::Finish() {
+  if (journal_ != nullptr) journal_->Shutdown();
+  if (link_ != nullptr) link_->Stop();
+}
+
+absl::Status AgentRunner::Run() {
+  if (absl::Status s = Start(); !s.ok()) return s;
+  absl::Time due = next_resync_;
   bool trim_pending = false;
   absl::Status result = absl::OkStatus();
   while (true) {
-    absl::Time wake_at = retry_at.has_value() ? std::min(*retry_at, next_resync) : next_resync;
+    absl::Time wake_at = due;
     if (trim_pending) wake_at = std::min(wake_at, clock_->Now() + kQuietBeforeTrim);
     absl::StatusOr<std::vector<UnitStatus>> changes =
         manager_->WaitForChanges(std::max(wake_at - clock_->Now(), absl::ZeroDuration()));
@@ -95,99 +102,112 @@ absl::Status AgentRunner::Run() {
       result = changes.status();
       break;
     }
-    if (changes->empty() && trim_pending) {
-      if (options_.release_free_memory) ReleaseFreeMemory();
-      trim_pending = false;
-    }
-    trim_pending = trim_pending || changes->size() > 16;
-    std::optional<fleet::v1::StateReport> report;
-    // Status and journal requests, answered after mu_ is released: answering
-    // writes to the link, whose Register callback takes mu_.
-    std::vector<fleet::v1::EngineMessage> requests;
     {
       absl::MutexLock lock(&mu_);
       if (shutdown_) break;
-      agent_.Observe(*changes);
-      bool reconcile = false;
-      while (!inbox_.empty()) {
-        fleet::v1::EngineMessage message = std::move(inbox_.front());
-        inbox_.pop_front();
-        absl::Status s = absl::OkStatus();
-        switch (message.kind_case()) {
-          case fleet::v1::EngineMessage::kFull:
-            s = agent_.ApplyFull(message.full());
-            reconcile = true;
-            break;
-          case fleet::v1::EngineMessage::kDelta:
-            s = agent_.ApplyDelta(message.delta());
-            reconcile = true;
-            break;
-          case fleet::v1::EngineMessage::kStatusRequest:
-          case fleet::v1::EngineMessage::kJournalRequest:
-          case fleet::v1::EngineMessage::kJournalCancel:
-            requests.push_back(std::move(message));
-            break;
-          case fleet::v1::EngineMessage::KIND_NOT_SET:
-            break;
-        }
-        if (!s.ok()) LogWarning("schedule from engine: %s", s.ToString());
-      }
-      absl::Time now = clock_->Now();
-      if (now >= next_resync) {
-        next_resync = now + options_.resync_interval;
-        if (absl::Status s = agent_.Resync(); !s.ok()) {
-          result = s;
-          break;
-        }
-        reconcile = true;
-      }
-      if (retry_at.has_value() && now >= *retry_at) reconcile = true;
-      if (reconcile) {
-        absl::Time started = absl::Now();
-        size_t tasks = agent_.Plan().size();
-        absl::Status s = agent_.Reconcile();
-        LogDebug("reconcile: %d tasks in %s", static_cast<int>(tasks),
-                 absl::FormatDuration(absl::Now() - started));
-        trim_pending = trim_pending || tasks > 0;
-        if (!s.ok()) {
-          LogWarning("reconcile failed, retrying in %s: %s",
-                     absl::FormatDuration(options_.retry_interval), s.ToString());
-          retry_at = now + options_.retry_interval;
-        } else {
-          retry_at.reset();
-        }
-      }
-      report = agent_.TakeReport();
     }
-    if (report.has_value()) {
-      fleet::v1::AgentMessage message;
-      *message.mutable_report() = *std::move(report);
-      // Dropped when disconnected: the next Register carries the full state.
-      link.Send(message);
+    if (changes->empty() && trim_pending) {
+      ReleaseFreeMemory();
+      trim_pending = false;
     }
-    for (const fleet::v1::EngineMessage& request : requests) {
-      switch (request.kind_case()) {
-        case fleet::v1::EngineMessage::kStatusRequest:
-          // The manager belongs to this thread; mu_ guards the Agent only.
-          journal.HandleStatus(request.status_request(),
-                               manager_->GetUnitDetails(request.status_request().unit()));
-          break;
-        case fleet::v1::EngineMessage::kJournalRequest:
-          journal.HandleJournal(request.journal_request());
-          break;
-        case fleet::v1::EngineMessage::kJournalCancel:
-          journal.Cancel(request.journal_cancel().request_id());
-          break;
+    absl::StatusOr<TurnResult> turn = Turn(*changes);
+    if (!turn.ok()) {
+      result = turn.status();
+      break;
+    }
+    due = turn->due;
+    trim_pending = trim_pending || turn->worked;
+  }
+  Finish();
+  return result;
+}
+
+absl::StatusOr<AgentRunner::TurnResult> AgentRunner::Turn(const std::vector<UnitStatus>& changes) {
+  bool worked = changes.size() > 16;
+  std::optional<fleet::v1::StateReport> report;
+  std::vector<fleet::v1::EngineMessage> requests;
+  {
+    absl::MutexLock lock(&mu_);
+    agent_.Observe(changes);
+    bool reconcile = false;
+    while (!inbox_.empty()) {
+      fleet::v1::EngineMessage message = std::move(inbox_.front());
+      inbox_.pop_front();
+      absl::Status s = absl::OkStatus();
+      switch (message.kind_case()) {
         case fleet::v1::EngineMessage::kFull:
+          s = agent_.ApplyFull(message.full());
+          reconcile = true;
+          break;
         case fleet::v1::EngineMessage::kDelta:
+          s = agent_.ApplyDelta(message.delta());
+          reconcile = true;
+          break;
+        case fleet::v1::EngineMessage::kStatusRequest:
+        case fleet::v1::EngineMessage::kJournalRequest:
+        case fleet::v1::EngineMessage::kJournalCancel:
+          requests.push_back(std::move(message));
+          break;
         case fleet::v1::EngineMessage::KIND_NOT_SET:
           break;
       }
+      if (!s.ok()) LogWarning("schedule from engine: %s", s.ToString());
+    }
+    absl::Time now = clock_->Now();
+    if (now >= next_resync_) {
+      next_resync_ = now + options_.resync_interval;
+      if (absl::Status s = agent_.Resync(); !s.ok()) return s;
+      reconcile = true;
+    }
+    if (retry_at_.has_value() && now >= *retry_at_) reconcile = true;
+    if (reconcile) {
+      absl::Time started = absl::Now();
+      size_t tasks = agent_.Plan().size();
+      absl::Status s = agent_.Reconcile();
+      LogDebug("reconcile: %d tasks in %s", static_cast<int>(tasks),
+               absl::FormatDuration(absl::Now() - started));
+      worked = worked || tasks > 0;
+      if (!s.ok()) {
+        LogWarning("reconcile failed, retrying in %s: %s",
+                   absl::FormatDuration(options_.retry_interval), s.ToString());
+        retry_at_ = now + options_.retry_interval;
+      } else {
+        retry_at_.reset();
+      }
+    }
+    report = agent_.TakeReport();
+  }
+  if (report.has_value()) {
+    fleet::v1::AgentMessage message;
+    *message.mutable_report() = *std::move(report);
+    // Dropped when disconnected: the next Register carries the full state.
+    link_->Send(message);
+  }
+  Answer(requests);
+  return TurnResult{retry_at_.has_value() ? std::min(*retry_at_, next_resync_) : next_resync_,
+                    worked};
+}
+
+void AgentRunner::Answer(const std::vector<fleet::v1::EngineMessage>& requests) {
+  for (const fleet::v1::EngineMessage& request : requests) {
+    switch (request.kind_case()) {
+      case fleet::v1::EngineMessage::kStatusRequest:
+        // The manager belongs to this thread; mu_ guards the Agent only.
+        journal_->HandleStatus(request.status_request(),
+                               manager_->GetUnitDetails(request.status_request().unit()));
+        break;
+      case fleet::v1::EngineMessage::kJournalRequest:
+        journal_->HandleJournal(request.journal_request());
+        break;
+      case fleet::v1::EngineMessage::kJournalCancel:
+        journal_->Cancel(request.journal_cancel().request_id());
+        break;
+      case fleet::v1::EngineMessage::kFull:
+      case fleet::v1::EngineMessage::kDelta:
+      case fleet::v1::EngineMessage::KIND_NOT_SET:
+        break;
     }
   }
-  journal.Shutdown();
-  link.Stop();
-  return result;
 }
 
 }  // namespace fleet::agent

@@ -160,8 +160,11 @@ absl::StatusOr<std::vector<UnitStatus>> FakeManager::WaitForChanges(absl::Durati
 }
 
 void FakeManager::Wake() {
-  absl::MutexLock lock(&mu_);
-  woken_ = true;
+  {
+    absl::MutexLock lock(&mu_);
+    woken_ = true;
+  }
+  if (wake_listener_) wake_listener_();
 }
 
 void FakeManager::SimulateExit(absl::string_view name, int exit_status) {

@@ -7,10 +7,12 @@
 // WaitForChanges; tests drive crashes and exits with the Simulate* hooks.
 // Thread-safe (one mutex), unlike the interface requires.
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -37,7 +39,13 @@ class FakeManager final : public SystemdManager {
   // Never blocks on time: returns at once when changes are pending or Wake()
   // was called, otherwise waits on a condition for up to `timeout` real time.
   absl::StatusOr<std::vector<UnitStatus>> WaitForChanges(absl::Duration timeout) override;
+  // Also calls the wake listener, if any.
   void Wake() override;
+  // Called by every Wake() (a message for the agent, a shutdown) after the
+  // flag is set, for a caller that turns the agent on its own threads instead
+  // of waiting in WaitForChanges (bench/scale's hollow agents). Set it before
+  // anything calls Wake().
+  void SetWakeListener(std::function<void()> listener) { wake_listener_ = std::move(listener); }
   // The unit's status; description from the loaded file's Description=,
   // fragment path "/fake/units/NAME" when loaded, memory and tasks set for
   // running units (as SetAccounting left them).
@@ -81,6 +89,7 @@ class FakeManager final : public SystemdManager {
   void MarkChanged(absl::string_view name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Clock* clock_;
+  std::function<void()> wake_listener_;
   mutable absl::Mutex mu_;
   std::map<std::string, std::string> files_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Unit, std::less<>> units_ ABSL_GUARDED_BY(mu_);

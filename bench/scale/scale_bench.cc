@@ -7,14 +7,14 @@
 // Hollow agents: each is the agent's own AgentRunner (the same Agent,
 // EngineLink and planner the fleet-agent binary runs) on a FakeManager, with
 // its own machine id, metadata (region=r{i%4}, disk=ssd on every third,
-// hdd otherwise) and its own stream. The current agent code gives each agent
-// three threads (the runner's loop, the link's reader, the heartbeat writer)
-// and its own grpc::Channel (gRPC's global subchannel pool lets channels to
-// one address share a connection; spreading the large preset's agents over
-// 100 connections made their heartbeats later, not sooner); that is the
-// lightest the code allows
-// without rewriting the agent, so 10,000 agents need 30,000 threads (above
-// this machine's pid_max of 32768 once anything else runs).
+// hdd otherwise) and its own stream. The link has no thread (gRPC's callback
+// API and alarms); the runners are turned by a HollowLoop of one thread per
+// core (AgentRunner's Start/Turn/Finish: the turns fleet-agent's Run makes on
+// its own thread). So 10,000 agents need a few dozen threads, not one or more
+// each. Each agent has its own grpc::Channel (gRPC's global subchannel pool
+// lets channels to one address share a connection; spreading the large
+// preset's agents over 100 connections made their heartbeats later, not
+// sooner).
 //
 // What each agent receives is counted on the agent side by a global gRPC
 // client interceptor: it learns the machine of a Connect stream from the
@@ -62,15 +62,18 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <queue>
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -202,8 +205,8 @@ class ObservingInterceptor final : public grpc::experimental::Interceptor {
       if (methods->QueryInterceptionHookPoint(Hook::PRE_SEND_MESSAGE)) {
         const auto* message = static_cast<const fleet::v1::AgentMessage*>(methods->GetSendMessage());
         if (message != nullptr && message->has_register_()) {
-          // The Register is written by the link's thread before it reads, so
-          // this happens-before every POST_RECV_MESSAGE of the stream.
+          // The Register is the stream's first write, started before its
+          // first read, so this happens-before every POST_RECV_MESSAGE of it.
           machine_ = message->register_().machine().id();
           observer->OnRegister(machine_);
         }
@@ -362,12 +365,120 @@ class EngineProcess {
 // ---------------------------------------------------------------------------
 // Hollow agents.
 
+class HollowAgent;
+
+// A few threads turn every hollow agent (AgentRunner::Turn) when it is woken
+// (a message from the engine) or its next turn is due, instead of a thread per
+// agent waiting in WaitForChanges. An agent is turned by one thread at a time.
+class HollowLoop {
+ public:
+  explicit HollowLoop(int threads) {
+    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Work(); });
+  }
+  ~HollowLoop() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    for (std::thread& t : threads_) t.join();
+  }
+
+  // Turns `agent` now, and from then on when woken or due.
+  void Add(HollowAgent* agent) {
+    absl::MutexLock lock(&mu_);
+    slots_[agent] = Slot{};
+    QueueLocked(agent);
+  }
+  void Wake(HollowAgent* agent) {
+    absl::MutexLock lock(&mu_);
+    QueueLocked(agent);
+  }
+  // No turn of `agent` runs or starts once this returns.
+  void Remove(HollowAgent* agent) {
+    absl::MutexLock lock(&mu_);
+    auto it = slots_.find(agent);
+    if (it == slots_.end()) return;
+    it->second.removed = true;
+    auto idle = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !slots_.at(agent).running; };
+    mu_.Await(absl::Condition(&idle));
+    slots_.erase(agent);
+  }
+
+ private:
+  struct Slot {
+    bool queued = false;
+    bool running = false;
+    bool again = false;  // woken while running: turn once more
+    bool removed = false;
+    absl::Time due = absl::InfiniteFuture();
+  };
+
+  void QueueLocked(HollowAgent* agent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = slots_.find(agent);
+    if (it == slots_.end() || it->second.removed) return;
+    Slot& slot = it->second;
+    if (slot.running) {
+      slot.again = true;
+    } else if (!slot.queued) {
+      slot.queued = true;
+      ready_.push_back(agent);
+    }
+  }
+
+  // The next agent to turn, waiting for one; nullptr when stopping.
+  HollowAgent* NextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    while (!stopping_) {
+      absl::Time now = absl::Now();
+      while (!timers_.empty() && timers_.top().first <= now) {
+        auto [due, agent] = timers_.top();
+        timers_.pop();
+        // A later turn set a new due time: this one is stale.
+        if (auto it = slots_.find(agent); it != slots_.end() && it->second.due == due) QueueLocked(agent);
+      }
+      if (!ready_.empty()) {
+        HollowAgent* agent = ready_.front();
+        ready_.pop_front();
+        auto it = slots_.find(agent);
+        if (it == slots_.end() || it->second.removed) continue;
+        it->second.queued = false;
+        it->second.running = true;
+        return agent;
+      }
+      auto work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !ready_.empty(); };
+      mu_.AwaitWithDeadline(absl::Condition(&work),
+                            timers_.empty() ? absl::InfiniteFuture() : timers_.top().first);
+    }
+    return nullptr;
+  }
+
+  void TurnedLocked(HollowAgent* agent, absl::Time due) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Slot& slot = slots_.at(agent);
+    slot.running = false;
+    if (slot.removed) return;
+    if (due != slot.due) {
+      slot.due = due;
+      if (due != absl::InfiniteFuture()) timers_.push({due, agent});
+    }
+    if (std::exchange(slot.again, false)) QueueLocked(agent);
+  }
+
+  void Work();
+
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<HollowAgent*, Slot> slots_ ABSL_GUARDED_BY(mu_);
+  std::deque<HollowAgent*> ready_ ABSL_GUARDED_BY(mu_);
+  using Timer = std::pair<absl::Time, HollowAgent*>;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> threads_;
+};
+
 class HollowAgent {
  public:
-  HollowAgent(int index, const std::string& engine_address, const fleet::Clock* clock)
-      : manager_(clock) {
+  HollowAgent(int index, const std::string& engine_address, const fleet::Clock* clock, HollowLoop* loop)
+      : id_(MachineId(index)), manager_(clock), loop_(loop) {
     fleet::agent::AgentRunnerOptions options;
-    options.machine.set_id(MachineId(index));
+    options.machine.set_id(id_);
     options.machine.set_public_ip(absl::StrCat("10.", index / 65536 % 256, ".", index / 256 % 256, ".",
                                                index % 256));
     (*options.machine.mutable_metadata())["region"] = absl::StrCat("r", index % 4);
@@ -379,31 +490,65 @@ class HollowAgent {
         -> absl::StatusOr<std::unique_ptr<fleet::agent::JournalReader>> {
       return absl::UnavailableError("a hollow agent has no journal");
     };
-    options.release_free_memory = false;  // the heap is the whole bench's
     runner_ = std::make_unique<fleet::agent::AgentRunner>(&manager_, clock, std::move(options));
+    manager_.SetWakeListener([this] { loop_->Wake(this); });
   }
   ~HollowAgent() { Stop(); }
 
   static std::string MachineId(int index) { return absl::StrFormat("hollow-%05d", index); }
 
-  void Start() {
-    thread_ = std::thread([this] {
-      absl::Status s = runner_->Run();
-      if (!s.ok()) fleet::LogError("hollow agent ended: %s", s.ToString());
-    });
+  absl::Status Start() {
+    if (absl::Status s = runner_->Start(); !s.ok()) return s;
+    loop_->Add(this);
+    started_ = true;
+    return absl::OkStatus();
   }
-  // Ends the agent's stream and heartbeats; returns once its threads are gone.
+  // Ends the agent's turns, stream and heartbeats.
   void Stop() {
-    if (!thread_.joinable()) return;
-    runner_->Shutdown();
-    thread_.join();
+    if (!std::exchange(started_, false)) return;
+    loop_->Remove(this);
+    runner_->Finish();
+  }
+
+  // Turns the runner until its own work (starts, stops) left no change
+  // behind; when the next turn is due. On the loop's threads only.
+  absl::Time Turn() {
+    absl::Time due = absl::InfiniteFuture();
+    for (bool first = true;; first = false) {
+      absl::StatusOr<std::vector<fleet::agent::UnitStatus>> changes =
+          manager_.WaitForChanges(absl::ZeroDuration());
+      if (changes.ok() && changes->empty() && !first) return due;
+      absl::StatusOr<fleet::agent::AgentRunner::TurnResult> turn =
+          changes.ok() ? runner_->Turn(*changes) : changes.status();
+      if (!turn.ok()) {
+        fleet::LogError("hollow agent %s ended: %s", id_, turn.status().ToString());
+        return absl::InfiniteFuture();
+      }
+      due = turn->due;
+    }
   }
 
  private:
+  const std::string id_;
   fleet::agent::FakeManager manager_;
+  HollowLoop* const loop_;
   std::unique_ptr<fleet::agent::AgentRunner> runner_;
-  std::thread thread_;
+  bool started_ = false;
 };
+
+void HollowLoop::Work() {
+  HollowAgent* agent = nullptr;
+  absl::Time due;
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (agent != nullptr) TurnedLocked(agent, due);
+      agent = NextLocked();
+      if (agent == nullptr) return;
+    }
+    due = agent->Turn();
+  }
+}
 
 // ---------------------------------------------------------------------------
 // The workload.
@@ -642,10 +787,11 @@ absl::StatusOr<Figures> RunOnce(const Config& config, int run) {
   const std::string address = absl::StrCat("127.0.0.1:", port);
 
   fleet::RealClock clock;
+  HollowLoop loop(static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
   std::vector<std::unique_ptr<HollowAgent>> agents;
   for (int i = 0; i < config.machines; ++i) {
-    agents.push_back(std::make_unique<HollowAgent>(i, address, &clock));
-    agents.back()->Start();
+    agents.push_back(std::make_unique<HollowAgent>(i, address, &clock, &loop));
+    if (absl::Status s = agents.back()->Start(); !s.ok()) return s;
   }
   // Each agent's first message is its (empty) full schedule.
   absl::Time started = absl::Now();

@@ -151,5 +151,47 @@ TEST_F(AgentLinkTest, StopEndsTheReconnectWaitAtOnce) {
   EXPECT_LT(absl::Now() - before, kTimeout) << "Stop waited for the reconnect";
 }
 
+// The loop in parts, as bench/scale's hollow agents drive it: the caller turns
+// the runner when the manager is woken, instead of a thread in Run().
+TEST(AgentRunnerTurns, CallerTurnedRunnerRunsTheScheduleAndReports) {
+  FakeEngine engine;
+  engine.Upsert(MakeScheduledUnit("a.service", "A", fleet::v1::DESIRED_STATE_LAUNCHED));
+  RealClock clock;
+  FakeManager manager(&clock);
+  absl::Mutex mu;
+  int wakes = 0;
+  manager.SetWakeListener([&] {
+    absl::MutexLock lock(&mu);
+    ++wakes;
+  });
+  AgentRunnerOptions options;
+  options.machine.set_id("machine-1");
+  options.link.engines = {engine.Start()};
+  options.resync_interval = absl::Minutes(3);
+  AgentRunner runner(&manager, &clock, options);
+  ASSERT_TRUE(runner.Start().ok());
+  auto active = [](const FakeEngine::View& v) {
+    return v.states.contains("a.service") && v.states.at("a.service").active_state() == "active";
+  };
+  absl::Time deadline = absl::Now() + kTimeout;
+  while (!engine.WaitFor(active, absl::ZeroDuration()) && absl::Now() < deadline) {
+    absl::StatusOr<std::vector<UnitStatus>> changes = manager.WaitForChanges(absl::Milliseconds(20));
+    ASSERT_TRUE(changes.ok()) << changes.status();
+    absl::StatusOr<AgentRunner::TurnResult> turn = runner.Turn(*changes);
+    ASSERT_TRUE(turn.ok()) << turn.status();
+    // Nothing failed: the next turn is due at the resync only.
+    EXPECT_GT(turn->due, absl::Now() + absl::Minutes(2));
+  }
+  ASSERT_TRUE(engine.WaitFor(active, absl::ZeroDuration()));
+  EXPECT_EQ(manager.starts("a.service"), 1);
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_GE(wakes, 1) << "the schedule's arrival did not wake the caller";
+  }
+  runner.Finish();
+  EXPECT_TRUE(engine.WaitFor([](const FakeEngine::View& v) { return v.connected == 0; }, kTimeout))
+      << "Finish left the stream open";
+}
+
 }  // namespace
 }  // namespace fleet::agent
