@@ -646,22 +646,22 @@ absl::Status Engine::DestroyUnit(const std::string& name) {
   return absl::OkStatus();
 }
 
-v1::UnitStatus Engine::StatusOfLocked(const UnitRecord& record, const std::string& machine_id) const {
-  v1::UnitStatus status;
-  status.set_name(record.unit.name());
-  status.set_desired_state(record.unit.desired_state());
-  status.set_hash(record.unit.hash());
-  status.set_machine_id(machine_id);
+void Engine::FillStatusLocked(const UnitRecord& record, const std::string& machine_id,
+                              v1::UnitStatus* status) const {
+  status->set_name(record.unit.name());
+  status->set_desired_state(record.unit.desired_state());
+  status->set_hash(record.unit.hash());
+  status->set_machine_id(machine_id);
   if (machine_id.empty()) {
     // A reason is served only while it is current: after a change the last
     // plan's reasons may be stale (a MachineOf= peer loaded since), and a
     // client that waits would end on them.
     auto reason = unplaceable_.find(record.unit.name());
     if (reason != unplaceable_.end() && !reconcile_pending_) {
-      status.set_unscheduled_reason(reason->second);
+      status->set_unscheduled_reason(reason->second);
     }
     if (!record.schedulable) {
-      status.set_unscheduled_reason("its stored file no longer parses; submit it again");
+      status->set_unscheduled_reason("its stored file no longer parses; submit it again");
     }
   } else {
     auto machine = machines_.find(machine_id);
@@ -669,7 +669,7 @@ v1::UnitStatus Engine::StatusOfLocked(const UnitRecord& record, const std::strin
       auto found = machine->second.states.find(record.unit.name());
       if (found != machine->second.states.end()) {
         const ReportedState& reported = found->second;
-        v1::UnitState* state = status.mutable_state();
+        v1::UnitState* state = status->mutable_state();
         state->set_name(record.unit.name());
         state->set_machine_id(machine_id);
         state->set_load_state(reported.load_state);
@@ -682,11 +682,10 @@ v1::UnitStatus Engine::StatusOfLocked(const UnitRecord& record, const std::strin
       }
     }
   }
-  return status;
 }
 
-absl::StatusOr<v1::ListUnitStatesResponse> Engine::ListUnitStates(
-    const v1::ListUnitStatesRequest& request) {
+absl::Status Engine::ListUnitStates(const v1::ListUnitStatesRequest& request,
+                                    v1::ListUnitStatesResponse* response) {
   absl::StatusOr<int> page_size = PageSize(request.page_size());
   if (!page_size.ok()) return page_size.status();
   absl::MutexLock lock(&mu_);
@@ -706,39 +705,43 @@ absl::StatusOr<v1::ListUnitStatesResponse> Engine::ListUnitStates(
     if (matches.size() == 1) machine_filter = matches[0];
   }
 
-  v1::ListUnitStatesResponse response;
-
+  // Entries are built in place: the response may live on an arena, and an
+  // entry moved in from the heap would be copied field by field.
+  const std::string not_placed;
+  std::vector<const std::string*> entry_machines;  // of one unit
   auto it = request.page_token().empty() ? unit_names_.begin()
                                           : unit_names_.upper_bound(request.page_token());
-  std::string last_name;
+  absl::string_view last_name;
   for (; it != unit_names_.end(); ++it) {
     const auto& [name, record] = *units_.find(*it);
     if (!GlobMatches(request.name_glob(), name)) continue;
-    std::vector<v1::UnitStatus> entries;
+    entry_machines.clear();
     if (record.options.global && !record.is_template) {
       for (const auto& [id, machine] : machines_) {
         if (!SetHas(machine.units, name)) continue;
         if (!machine_filter.empty() && id != machine_filter) continue;
-        entries.push_back(StatusOfLocked(record, id));
+        entry_machines.push_back(&id);
       }
-      if (entries.empty() && machine_filter.empty()) entries.push_back(StatusOfLocked(record, ""));
+      if (entry_machines.empty() && machine_filter.empty()) entry_machines.push_back(&not_placed);
     } else {
       auto placed = snapshot_.schedule.find(name);
-      std::string machine_id = placed == snapshot_.schedule.end() ? "" : placed->second;
-      if (!machine_filter.empty() && machine_id != machine_filter) continue;
-      entries.push_back(StatusOfLocked(record, machine_id));
+      const std::string* machine_id = placed == snapshot_.schedule.end() ? &not_placed : &placed->second;
+      if (!machine_filter.empty() && *machine_id != machine_filter) continue;
+      entry_machines.push_back(machine_id);
     }
     // Counted in entries, not units: pages of 1,000 units with a few globals
     // on 10,000 machines were larger than gRPC's 4 MiB message limit.
     if (!last_name.empty() &&
-        response.units_size() + entries.size() > static_cast<size_t>(*page_size)) {
-      response.set_next_page_token(last_name);
+        response->units_size() + entry_machines.size() > static_cast<size_t>(*page_size)) {
+      response->set_next_page_token(std::string(last_name));
       break;
     }
-    for (v1::UnitStatus& entry : entries) *response.add_units() = std::move(entry);
+    for (const std::string* machine_id : entry_machines) {
+      FillStatusLocked(record, *machine_id, response->add_units());
+    }
     last_name = name;
   }
-  return response;
+  return absl::OkStatus();
 }
 
 v1::ListMachinesResponse Engine::ListMachines() {
@@ -896,7 +899,9 @@ absl::StatusOr<AgentRoute> Engine::SendToUnitAgent(const std::string& name, cons
     runs_on.push_back(placed->second);
   }
   if (runs_on.empty()) {
-    std::string why = StatusOfLocked(record, "").unscheduled_reason();
+    v1::UnitStatus unplaced;
+    FillStatusLocked(record, "", &unplaced);
+    std::string why = unplaced.unscheduled_reason();
     if (why.empty() && !Runs(record.unit.desired_state())) {
       why = absl::StrCat("its desired state is ", StateName(record.unit.desired_state()));
     }
@@ -938,7 +943,7 @@ absl::StatusOr<AgentRoute> Engine::SendToUnitAgent(const std::string& name, cons
   AgentRoute route;
   route.machine_id = chosen;
   route.session = target->second.session;
-  route.status = StatusOfLocked(record, chosen);
+  FillStatusLocked(record, chosen, &route.status);
   on_route(route);
   target->second.channel->Send(std::move(message));
   return route;

@@ -184,9 +184,11 @@ class Engine {
   // One entry per unit and machine it runs on (a global unit has one per
   // machine). A page holds at most page_size entries, except that a unit's
   // entries are never split over pages: a page always holds at least one
-  // unit, with all its entries.
-  absl::StatusOr<fleet::v1::ListUnitStatesResponse> ListUnitStates(
-      const fleet::v1::ListUnitStatesRequest& request);
+  // unit, with all its entries. Fills `response`, which starts empty and may
+  // live on an arena (the API server's does: a page is thousands of small
+  // messages).
+  absl::Status ListUnitStates(const fleet::v1::ListUnitStatesRequest& request,
+                              fleet::v1::ListUnitStatesResponse* response);
   fleet::v1::ListMachinesResponse ListMachines();
 
   // --- Agents (fleet.v1.AgentService).
@@ -377,9 +379,10 @@ class Engine {
   fleet::v1::ScheduledUnit ScheduledUnitLocked(const SetEntry& entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string MachineOfSession(int64_t session) ABSL_LOCKS_EXCLUDED(beat_mu_);
-  // The ListUnitStates entry of `record` on `machine_id` ("" = not placed).
-  fleet::v1::UnitStatus StatusOfLocked(const UnitRecord& record, const std::string& machine_id) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fills `status` (empty) with the ListUnitStates entry of `record` on
+  // `machine_id` ("" = not placed).
+  void FillStatusLocked(const UnitRecord& record, const std::string& machine_id,
+                        fleet::v1::UnitStatus* status) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Store* const store_;
   const Clock* const clock_;

@@ -38,13 +38,13 @@ std::string NotLeaderMessage(const Leadership& leadership) {
 
 }  // namespace
 
-grpc::Status FleetService::CheckLeader(grpc::ServerContext* context) const {
+grpc::Status FleetService::CheckLeader(grpc::ServerContextBase* context) const {
   if (leadership_->IsLeader()) return grpc::Status::OK;
   context->AddTrailingMetadata("fleet-leader", leadership_->LeaderAddress());
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, NotLeaderMessage(*leadership_));
 }
 
-grpc::Status FleetService::CheckReadable(grpc::ServerContext* context) const {
+grpc::Status FleetService::CheckReadable(grpc::ServerContextBase* context) const {
   if (leadership_->LeaderAddress().empty()) return grpc::Status::OK;
   return CheckLeader(context);
 }
@@ -111,14 +111,14 @@ grpc::Status FleetService::DestroyUnit(grpc::ServerContext* context, const v1::D
   return ToGrpcStatus(engine_->DestroyUnit(request->name()));
 }
 
-grpc::Status FleetService::ListUnitStates(grpc::ServerContext* context,
-                                          const v1::ListUnitStatesRequest* request,
-                                          v1::ListUnitStatesResponse* response) {
-  if (grpc::Status s = CheckReadable(context); !s.ok()) return s;
-  absl::StatusOr<v1::ListUnitStatesResponse> result = engine_->ListUnitStates(*request);
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  *response = std::move(*result);
-  return grpc::Status::OK;
+grpc::ServerUnaryReactor* FleetService::ListUnitStates(grpc::CallbackServerContext* context,
+                                                       const v1::ListUnitStatesRequest* request,
+                                                       v1::ListUnitStatesResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  grpc::Status status = CheckReadable(context);
+  if (status.ok()) status = ToGrpcStatus(engine_->ListUnitStates(*request, response));
+  reactor->Finish(status);
+  return reactor;
 }
 
 grpc::Status FleetService::ListMachines(grpc::ServerContext* context, const v1::ListMachinesRequest*,

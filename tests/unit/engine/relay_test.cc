@@ -122,9 +122,9 @@ TEST_F(RelayTest, StatusGoesToTheMachineThatRunsTheUnitAndTheReplyComesBack) {
   int64_t session_a = Register("machine-a", &a);
   int64_t session_b = Register("machine-b", &b);
   Launch("web.service", kPlain);
-  auto placed = engine_->ListUnitStates({});
-  ASSERT_TRUE(placed.ok());
-  const std::string runs_on = placed->units(0).machine_id();
+  v1::ListUnitStatesResponse placed;
+  ASSERT_TRUE(engine_->ListUnitStates({}, &placed).ok());
+  const std::string runs_on = placed.units(0).machine_id();
   FakeAgent& target = runs_on == "machine-a" ? a : b;
   FakeAgent& other = runs_on == "machine-a" ? b : a;
   AnswerStatus(&a, &session_a, "machine-a");
