@@ -351,6 +351,7 @@ void Engine::PutUnitLocked(UnitRecord record) {
     } else {
       snapshot_.units.erase(name);
     }
+    snapshot_.units_version.Bump();
   }
   auto [stored, added] = units_.insert_or_assign(name, std::move(record));
   if (added) unit_names_.insert(stored->first);
@@ -366,6 +367,7 @@ void Engine::EraseUnitLocked(const std::string& name) {
   if (auto view = snapshot_.units.find(name); view != snapshot_.units.end()) {
     NoteGlobalsChangeLocked(view->second.options.global, false);
     snapshot_.units.erase(view);
+    snapshot_.units_version.Bump();
   }
   SetScheduleLocked(name, "");
   unplaceable_.erase(name);
@@ -986,7 +988,7 @@ absl::Status Engine::ReconcileLocked() {
   // The plan is made from unit records that are all in memory (a unit
   // destroyed in flight must not get a schedule key after its delete).
   DrainUnitWritesLocked();
-  Plan plan = Reconcile(snapshot_);
+  Plan plan = reconciler_.Reconcile(snapshot_);
   // One write per unit: an assignment supersedes an unassignment of the same unit.
   absl::flat_hash_set<std::string> assigned;
   for (const auto& [unit, machine] : plan.assign) assigned.insert(unit);

@@ -407,6 +407,7 @@ class Engine {
   absl::btree_set<absl::string_view> unit_names_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, MachineRecord> machines_ ABSL_GUARDED_BY(mu_);  // alive machines
   ClusterSnapshot snapshot_ ABSL_GUARDED_BY(mu_);
+  Reconciler reconciler_ ABSL_GUARDED_BY(mu_);  // of snapshot_
   // snapshot_.schedule by machine: machine id -> its scheduled units (dead
   // machines included until their units move). Makes a machine's set cost
   // its own units, not a scan of the whole schedule.

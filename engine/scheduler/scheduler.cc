@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 
 #include "absl/container/btree_set.h"
@@ -115,11 +117,49 @@ std::string MutualReplaceReason(const UnitView& winner) {
                       " was submitted first and wins");
 }
 
+}  // namespace
+
+// What a Reconcile derives from the snapshot's units alone: it stays right
+// while their names, submission order and [X-Fleet] options do, whatever
+// happens to machines and the schedule (Reconciler keeps it between passes).
+struct UnitIndex {
+  uint64_t version = 0;  // ClusterSnapshot::units_version it was built from
+  std::vector<const UnitView*> order;  // every unit, in submission order
+  absl::flat_hash_map<std::string_view, int> by_name;  // -> position in order
+  // Conflicts= globs, interned, and per unit (positions in order) the ids of
+  // its own globs and of the globs that match its name, as spans of a pool.
+  std::vector<const std::string*> globs;
+  std::vector<uint32_t> glob_pool;
+  std::vector<uint32_t> own_begin;   // units + 1 offsets into glob_pool
+  std::vector<uint32_t> name_begin;  // units + 1 offsets into glob_pool
+  // Replaces= relations (rare), and the units that lose a mutual Replaces=
+  // (-> the winner).
+  absl::flat_hash_map<int, std::vector<int>> replaced;
+  absl::flat_hash_map<int, std::vector<int>> replaced_by;
+  absl::flat_hash_map<int, int> superseded;
+  // MachineOf= peer -> units that name it.
+  absl::flat_hash_map<int, std::vector<int>> dependents;
+
+  int Find(std::string_view name) const {
+    auto it = by_name.find(name);
+    return it == by_name.end() ? -1 : it->second;
+  }
+  std::span<const uint32_t> OwnGlobs(int u) const {
+    return {glob_pool.data() + own_begin[u], glob_pool.data() + own_begin[u + 1]};
+  }
+  std::span<const uint32_t> NameGlobs(int u) const {
+    return {glob_pool.data() + name_begin[u], glob_pool.data() + name_begin[u + 1]};
+  }
+};
+
+namespace {
+
 // One Reconcile: a working copy of the schedule, with indexes that make each
 // placement cheap, changed step by step and turned into a Plan at the end.
 class Planner {
  public:
-  explicit Planner(const ClusterSnapshot& snapshot);
+  // `index` is of `snapshot`'s units; both must outlive the Planner.
+  Planner(const ClusterSnapshot& snapshot, const UnitIndex& index);
   Plan Run();
 
  private:
@@ -134,13 +174,10 @@ class Planner {
     std::vector<int> classes;    // metadata classes this machine belongs to
   };
   struct UnitState {
-    const UnitView* view = nullptr;
-    int stored = kNoMachine;   // alive machine of the stored schedule
     const std::string* stored_id = nullptr;  // machine id in the stored schedule, if any
+    int stored = kNoMachine;   // alive machine of the stored schedule
     int machine = kNoMachine;  // working placement (non-global units)
     Visit visit = Visit::kNew;
-    std::vector<uint32_t> own_globs;   // ids of its Conflicts= globs
-    std::vector<uint32_t> name_globs;  // ids of the Conflicts= globs that match its name
   };
   // The machines matching one MachineMetadata= constraint, by load then id.
   struct MetadataClass {
@@ -157,12 +194,8 @@ class Planner {
     int peer_machine = kNoMachine;
   };
 
-  const UnitView& View(int u) const { return *units_[u].view; }
+  const UnitView& View(int u) const { return *index_.order[u]; }
   bool IsGlobal(int u) const { return View(u).options.global; }
-  int FindUnit(std::string_view name) const {
-    auto it = unit_index_.find(name);
-    return it == unit_index_.end() ? -1 : it->second;
-  }
   int FindMachine(std::string_view id) const {
     auto it = machine_index_.find(id);
     return it == machine_index_.end() ? kNoMachine : it->second;
@@ -175,8 +208,6 @@ class Planner {
     return it == counts.end() ? 0 : it->second;
   }
 
-  void IndexConflictGlobs();
-  void IndexReplaces();
   void PlaceGlobals();
   int ClassFor(const FleetOptions& options);
   void SetCount(int m, int count);
@@ -199,27 +230,18 @@ class Planner {
   bool TryPlaceAt(int u, int m);
 
   const ClusterSnapshot& snapshot_;
+  const UnitIndex& index_;
   GlobalSet globals_;
-  std::vector<UnitState> units_;  // every unit of the snapshot, in submission order
-  absl::flat_hash_map<std::string_view, int> unit_index_;
+  std::vector<UnitState> units_;  // every unit of the snapshot, in index_.order
   std::vector<MachineState> machines_;  // alive machines, by id
   absl::flat_hash_map<std::string_view, int> machine_index_;
   std::vector<MetadataClass> classes_;  // classes_[0]: every machine
   absl::flat_hash_map<std::string, int> class_index_;
 
-  // Conflicts= globs, interned; per (glob, machine): how many units there
+  // Per (Conflicts= glob of index_.globs, machine): how many units there
   // match the glob, and how many declare it.
-  std::vector<const std::string*> globs_;
   absl::flat_hash_map<uint64_t, int> match_count_;
   absl::flat_hash_map<uint64_t, int> declare_count_;
-
-  // Replaces= relations (rare), by unit index, and the units that lose a
-  // mutual Replaces= (-> the winner).
-  absl::flat_hash_map<int, std::vector<int>> replaced_;
-  absl::flat_hash_map<int, std::vector<int>> replaced_by_;
-  absl::flat_hash_map<int, int> superseded_;
-  // MachineOf= peer -> units that name it.
-  absl::flat_hash_map<int, std::vector<int>> dependents_;
 
   std::vector<int> queue_;  // units to place, processed in order; evictions appended
   // A safety net: evictions allowed in this Reconcile (one per unit). Evicting
@@ -230,7 +252,83 @@ class Planner {
   absl::flat_hash_map<int, std::string> global_reasons_;  // global running nowhere -> why
 };
 
-Planner::Planner(const ClusterSnapshot& snapshot) : snapshot_(snapshot), globals_(snapshot) {
+void IndexConflictGlobs(UnitIndex* index) {
+  const size_t n = index->order.size();
+  absl::flat_hash_map<std::string_view, uint32_t> ids;  // every glob; exact names match themselves
+  absl::flat_hash_map<std::string_view, std::vector<uint32_t>> by_prefix;  // globs with wildcards
+  index->own_begin.assign(n + 1, 0);
+  for (size_t u = 0; u < n; ++u) {
+    index->own_begin[u] = static_cast<uint32_t>(index->glob_pool.size());
+    for (const std::string& glob : index->order[u]->options.conflicts) {
+      auto [it, inserted] = ids.emplace(glob, index->globs.size());
+      if (inserted) {
+        index->globs.push_back(&glob);
+        if (glob.find_first_of(kGlobChars) != std::string::npos) {
+          by_prefix[LiteralPrefix(glob)].push_back(it->second);
+        }
+      }
+      auto own = index->glob_pool.begin() + index->own_begin[u];
+      if (std::find(own, index->glob_pool.end(), it->second) == index->glob_pool.end()) {
+        index->glob_pool.push_back(it->second);
+      }
+    }
+  }
+  index->own_begin[n] = static_cast<uint32_t>(index->glob_pool.size());
+  index->name_begin.assign(n + 1, index->own_begin[n]);
+  if (index->globs.empty()) return;
+  std::vector<size_t> lengths;
+  for (const auto& [prefix, ids_of_prefix] : by_prefix) lengths.push_back(prefix.size());
+  std::sort(lengths.begin(), lengths.end());
+  lengths.erase(std::unique(lengths.begin(), lengths.end()), lengths.end());
+  for (size_t u = 0; u < n; ++u) {
+    index->name_begin[u] = static_cast<uint32_t>(index->glob_pool.size());
+    const std::string& name = index->order[u]->name;
+    if (auto exact = ids.find(name);
+        exact != ids.end() && name.find_first_of(kGlobChars) == std::string::npos) {
+      index->glob_pool.push_back(exact->second);
+    }
+    for (size_t length : lengths) {
+      if (length > name.size()) break;
+      auto it = by_prefix.find(std::string_view(name).substr(0, length));
+      if (it == by_prefix.end()) continue;
+      for (uint32_t glob : it->second) {
+        if (GlobMatch(*index->globs[glob], name)) index->glob_pool.push_back(glob);
+      }
+    }
+  }
+  index->name_begin[n] = static_cast<uint32_t>(index->glob_pool.size());
+}
+
+void IndexReplaces(const ClusterSnapshot& snapshot, UnitIndex* index) {
+  for (size_t u = 0; u < index->order.size(); ++u) {
+    const UnitView& view = *index->order[u];
+    if (view.options.replaces.empty()) continue;
+    ForEachReplaced(snapshot, view, [&](const UnitView& x) {
+      const int xi = index->Find(x.name);
+      index->replaced[static_cast<int>(u)].push_back(xi);
+      index->replaced_by[xi].push_back(static_cast<int>(u));
+    });
+  }
+  for (auto& [u, list] : index->replaced) std::sort(list.begin(), list.end());
+  for (auto& [x, list] : index->replaced_by) std::sort(list.begin(), list.end());
+  // Mutual Replaces=: the later-submitted (higher index) one loses.
+  for (const auto& [u, list] : index->replaced) {
+    for (int x : list) {
+      if (x > u) continue;  // each pair once, from its later unit
+      auto back = index->replaced.find(x);
+      if (back == index->replaced.end() ||
+          !std::binary_search(back->second.begin(), back->second.end(), u)) {
+        continue;
+      }
+      auto [it, inserted] = index->superseded.emplace(u, x);
+      if (!inserted) it->second = std::min(it->second, x);
+    }
+  }
+}
+
+std::unique_ptr<UnitIndex> BuildUnitIndex(const ClusterSnapshot& snapshot) {
+  auto index = std::make_unique<UnitIndex>();
+  index->version = snapshot.units_version.value();
   // Sort (revision, unit) pairs: most comparisons never touch the UnitView.
   std::vector<std::pair<int64_t, const UnitView*>> order;
   order.reserve(snapshot.units.size());
@@ -238,11 +336,26 @@ Planner::Planner(const ClusterSnapshot& snapshot) : snapshot_(snapshot), globals
   std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first < b.first : a.second->name < b.second->name;
   });
-  units_.resize(order.size());
-  for (size_t i = 0; i < order.size(); ++i) units_[i].view = order[i].second;
-  unit_index_.reserve(units_.size());
-  for (size_t i = 0; i < units_.size(); ++i) unit_index_.emplace(units_[i].view->name, i);
+  index->order.reserve(order.size());
+  for (const auto& [revision, unit] : order) index->order.push_back(unit);
+  index->by_name.reserve(order.size());
+  for (size_t i = 0; i < index->order.size(); ++i) index->by_name.emplace(index->order[i]->name, i);
+  for (size_t u = 0; u < index->order.size(); ++u) {
+    const UnitView& view = *index->order[u];
+    if (view.options.global) continue;
+    for (const std::string& peer : view.options.machine_of) {
+      int p = index->Find(peer);
+      if (p >= 0) index->dependents[p].push_back(static_cast<int>(u));
+    }
+  }
+  IndexConflictGlobs(index.get());
+  IndexReplaces(snapshot, index.get());
+  return index;
+}
 
+Planner::Planner(const ClusterSnapshot& snapshot, const UnitIndex& index)
+    : snapshot_(snapshot), index_(index), globals_(snapshot) {
+  units_.resize(index.order.size());
   std::vector<const MachineView*> machines;
   machines.reserve(snapshot.machines.size());
   for (const auto& [id, machine] : snapshot.machines) machines.push_back(&machine);
@@ -257,87 +370,13 @@ Planner::Planner(const ClusterSnapshot& snapshot) : snapshot_(snapshot), globals
     machine_index_.emplace(machines[m]->id, m);
     classes_[0].by_load.emplace(0, m);
   }
-
   for (size_t u = 0; u < units_.size(); ++u) {
-    const UnitView& view = *units_[u].view;
+    const UnitView& view = *index.order[u];
     if (view.options.global) continue;
     auto it = snapshot.schedule.find(view.name);
     if (it != snapshot.schedule.end()) {
       units_[u].stored_id = &it->second;
       units_[u].stored = FindMachine(it->second);
-    }
-    for (const std::string& peer : view.options.machine_of) {
-      int p = FindUnit(peer);
-      if (p >= 0) dependents_[p].push_back(u);
-    }
-  }
-  IndexConflictGlobs();
-  IndexReplaces();
-}
-
-void Planner::IndexConflictGlobs() {
-  absl::flat_hash_map<std::string_view, uint32_t> ids;  // every glob; exact names match themselves
-  absl::flat_hash_map<std::string_view, std::vector<uint32_t>> by_prefix;  // globs with wildcards
-  for (UnitState& unit : units_) {
-    for (const std::string& glob : unit.view->options.conflicts) {
-      auto [it, inserted] = ids.emplace(glob, globs_.size());
-      if (inserted) {
-        globs_.push_back(&glob);
-        if (glob.find_first_of(kGlobChars) != std::string::npos) {
-          by_prefix[LiteralPrefix(glob)].push_back(it->second);
-        }
-      }
-      if (std::find(unit.own_globs.begin(), unit.own_globs.end(), it->second) ==
-          unit.own_globs.end()) {
-        unit.own_globs.push_back(it->second);
-      }
-    }
-  }
-  if (globs_.empty()) return;
-  std::vector<size_t> lengths;
-  for (const auto& [prefix, ids_of_prefix] : by_prefix) lengths.push_back(prefix.size());
-  std::sort(lengths.begin(), lengths.end());
-  lengths.erase(std::unique(lengths.begin(), lengths.end()), lengths.end());
-  for (UnitState& unit : units_) {
-    const std::string& name = unit.view->name;
-    if (auto exact = ids.find(name);
-        exact != ids.end() && name.find_first_of(kGlobChars) == std::string::npos) {
-      unit.name_globs.push_back(exact->second);
-    }
-    for (size_t length : lengths) {
-      if (length > name.size()) break;
-      auto it = by_prefix.find(std::string_view(name).substr(0, length));
-      if (it == by_prefix.end()) continue;
-      for (uint32_t glob : it->second) {
-        if (GlobMatch(*globs_[glob], name)) unit.name_globs.push_back(glob);
-      }
-    }
-  }
-}
-
-void Planner::IndexReplaces() {
-  for (size_t u = 0; u < units_.size(); ++u) {
-    const UnitView& view = *units_[u].view;
-    if (view.options.replaces.empty()) continue;
-    ForEachReplaced(snapshot_, view, [&](const UnitView& x) {
-      const int xi = FindUnit(x.name);
-      replaced_[static_cast<int>(u)].push_back(xi);
-      replaced_by_[xi].push_back(static_cast<int>(u));
-    });
-  }
-  for (auto& [u, list] : replaced_) std::sort(list.begin(), list.end());
-  for (auto& [x, list] : replaced_by_) std::sort(list.begin(), list.end());
-  // Mutual Replaces=: the later-submitted (higher index) one loses.
-  for (const auto& [u, list] : replaced_) {
-    for (int x : list) {
-      if (x > u) continue;  // each pair once, from its later unit
-      auto back = replaced_.find(x);
-      if (back == replaced_.end() ||
-          !std::binary_search(back->second.begin(), back->second.end(), u)) {
-        continue;
-      }
-      auto [it, inserted] = superseded_.emplace(u, x);
-      if (!inserted) it->second = std::min(it->second, x);
     }
   }
 }
@@ -347,14 +386,14 @@ void Planner::PlaceGlobals() {
   for (size_t m = 0; m < machines_.size(); ++m) {
     for (size_t g : globals_.RunningOn(*machines_[m].view)) {
       runs_somewhere[g] = true;
-      int u = FindUnit(globals_.unit(g).name);
+      int u = index_.Find(globals_.unit(g).name);
       machines_[m].globals.push_back(u);
       AddToMachine(u, m, +1);
     }
   }
   for (size_t g = 0; g < globals_.size(); ++g) {
     if (!runs_somewhere[g]) {
-      global_reasons_[FindUnit(globals_.unit(g).name)] = globals_.WhyNowhere(g, snapshot_);
+      global_reasons_[index_.Find(globals_.unit(g).name)] = globals_.WhyNowhere(g, snapshot_);
     }
   }
 }
@@ -395,8 +434,8 @@ void Planner::SetCount(int m, int count) {
 // its load and its Conflicts= counts.
 void Planner::AddToMachine(int u, int m, int delta) {
   SetCount(m, machines_[m].count + delta);
-  for (uint32_t glob : units_[u].own_globs) declare_count_[CountKey(glob, m)] += delta;
-  for (uint32_t glob : units_[u].name_globs) match_count_[CountKey(glob, m)] += delta;
+  for (uint32_t glob : index_.OwnGlobs(u)) declare_count_[CountKey(glob, m)] += delta;
+  for (uint32_t glob : index_.NameGlobs(u)) match_count_[CountKey(glob, m)] += delta;
 }
 
 void Planner::Place(int u, int m) {
@@ -424,8 +463,8 @@ void Planner::Evict(int u, int m) {
   while (!followers.empty()) {
     int peer = followers.back();
     followers.pop_back();
-    auto it = dependents_.find(peer);
-    if (it == dependents_.end()) continue;
+    auto it = index_.dependents.find(peer);
+    if (it == index_.dependents.end()) continue;
     for (int d : it->second) {
       if (units_[d].machine != m) continue;
       Unplace(d);
@@ -437,10 +476,10 @@ void Planner::Evict(int u, int m) {
 }
 
 bool Planner::ConflictOn(int u, int m) const {
-  for (uint32_t glob : units_[u].own_globs) {
+  for (uint32_t glob : index_.OwnGlobs(u)) {
     if (Lookup(match_count_, CountKey(glob, m)) > 0) return true;
   }
-  for (uint32_t glob : units_[u].name_globs) {
+  for (uint32_t glob : index_.NameGlobs(u)) {
     if (Lookup(declare_count_, CountKey(glob, m)) > 0) return true;
   }
   return false;
@@ -466,7 +505,7 @@ int Planner::ConflictingUnitOn(int u, int m) const {
 // The first-submitted unit on `m` that `u` replaces or that replaces `u`, or -1.
 int Planner::ReplaceClashOn(int u, int m) const {
   int first = -1;
-  for (const auto* relation : {&replaced_, &replaced_by_}) {
+  for (const auto* relation : {&index_.replaced, &index_.replaced_by}) {
     auto it = relation->find(u);
     if (it == relation->end()) continue;
     for (int x : it->second) {  // ascending
@@ -492,7 +531,7 @@ Planner::Misfit Planner::Check(int u, int m, bool check_static) const {
     if (!MetadataMatches(options, *machine.view)) return Misfit::kMetadata;
   }
   for (const std::string& peer : options.machine_of) {
-    int p = FindUnit(peer);
+    int p = index_.Find(peer);
     if (p < 0) return Misfit::kPeer;
     if (IsGlobal(p)) {
       if (std::find(machine.globals.begin(), machine.globals.end(), p) == machine.globals.end()) {
@@ -523,7 +562,7 @@ std::string Planner::Describe(int u, int m, Misfit misfit) const {
                           DescribeMetadata(options.machine_metadata));
     case Misfit::kPeer:
       for (const std::string& peer : options.machine_of) {
-        int p = FindUnit(peer);
+        int p = index_.Find(peer);
         if (p < 0) return absl::StrCat("waits for MachineOf=", peer, ", which is not loaded");
         if (IsGlobal(p)) {
           const std::vector<int>& here = machines_[m].globals;
@@ -605,15 +644,15 @@ std::string Planner::ScanReason(int u, const ScanStats& stats) const {
 void Planner::Keep(int u) {
   UnitState& unit = units_[u];
   unit.visit = Visit::kActive;
-  for (const std::string& peer : unit.view->options.machine_of) {
-    int p = FindUnit(peer);
+  for (const std::string& peer : View(u).options.machine_of) {
+    int p = index_.Find(peer);
     if (p >= 0 && !IsGlobal(p) && units_[p].stored != kNoMachine &&
         units_[p].visit == Visit::kNew) {
       Keep(p);
     }
   }
   unit.visit = Visit::kDone;
-  if (superseded_.contains(u)) return;
+  if (index_.superseded.contains(u)) return;
   if (Check(u, unit.stored, /*check_static=*/true) == Misfit::kNone) Place(u, unit.stored);
 }
 
@@ -623,8 +662,8 @@ void Planner::PlaceUnit(int u) {
   if (unit.machine != kNoMachine || unit.visit != Visit::kNew) return;
   unit.visit = Visit::kActive;
   std::string cycle_peer;
-  for (const std::string& peer : unit.view->options.machine_of) {
-    int p = FindUnit(peer);
+  for (const std::string& peer : View(u).options.machine_of) {
+    int p = index_.Find(peer);
     if (p < 0 || IsGlobal(p) || units_[p].machine != kNoMachine) continue;
     if (units_[p].visit == Visit::kActive) {
       cycle_peer = peer;
@@ -645,8 +684,8 @@ void Planner::PlaceUnit(int u) {
 // budget is not spent). On failure everything is as before.
 bool Planner::TryPlaceAt(int u, int m) {
   std::vector<int> victims;
-  auto it = replaced_.find(u);
-  if (it != replaced_.end()) {
+  auto it = index_.replaced.find(u);
+  if (it != index_.replaced.end()) {
     const std::vector<std::string>& peers = View(u).options.machine_of;
     for (int x : it->second) {
       if (IsGlobal(x) || units_[x].machine != m) continue;
@@ -671,7 +710,7 @@ bool Planner::TryPlaceAt(int u, int m) {
 void Planner::Decide(int u) {
   const UnitView& view = View(u);
   const FleetOptions& options = view.options;
-  if (auto it = superseded_.find(u); it != superseded_.end()) {
+  if (auto it = index_.superseded.find(u); it != index_.superseded.end()) {
     reasons_[u] = MutualReplaceReason(View(it->second));
     return;
   }
@@ -679,7 +718,7 @@ void Planner::Decide(int u) {
   int target = kNoMachine;
   std::string prefix;
   for (const std::string& peer : options.machine_of) {
-    int p = FindUnit(peer);
+    int p = index_.Find(peer);
     if (p < 0) {
       reasons_[u] = absl::StrCat("waits for MachineOf=", peer, ", which is not loaded");
       return;
@@ -718,7 +757,7 @@ void Planner::Decide(int u) {
     return;
   }
   // Replaces=: first the machines that run a unit it replaces, by load then id.
-  if (auto it = replaced_.find(u); it != replaced_.end()) {
+  if (auto it = index_.replaced.find(u); it != index_.replaced.end()) {
     std::vector<std::pair<int, int>> candidates;
     for (int x : it->second) {
       int m = units_[x].machine;
@@ -847,7 +886,23 @@ Plan Planner::Run() {
 
 }  // namespace
 
-Plan Reconcile(const ClusterSnapshot& snapshot) { return Planner(snapshot).Run(); }
+Plan Reconcile(const ClusterSnapshot& snapshot) {
+  std::unique_ptr<UnitIndex> index = BuildUnitIndex(snapshot);
+  return Planner(snapshot, *index).Run();
+}
+
+Reconciler::Reconciler() = default;
+Reconciler::~Reconciler() = default;
+
+Plan Reconciler::Reconcile(const ClusterSnapshot& snapshot) {
+  // The size is a cheap guard against an owner that changed units without
+  // a Bump; the version is the rule.
+  if (index_ == nullptr || index_->version != snapshot.units_version.value() ||
+      index_->order.size() != snapshot.units.size()) {
+    index_ = BuildUnitIndex(snapshot);
+  }
+  return Planner(snapshot, *index_).Run();
+}
 
 void ApplyPlan(const Plan& plan, ClusterSnapshot* snapshot) {
   for (const auto& [unit, machine] : plan.assign) snapshot->schedule[unit] = machine;

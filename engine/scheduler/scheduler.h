@@ -58,8 +58,10 @@
 // unit"). Moving instead of keeping means the schedule always satisfies the
 // options the operator wrote; the later-submitted of two clashing units moves.
 
+#include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -86,6 +88,27 @@ struct UnitView {
   int64_t create_revision = 0;
 };
 
+// Names one state of a snapshot's units, and no other state of any snapshot's:
+// a fresh number when made, copied, assigned or bumped.
+class UnitsVersion {
+ public:
+  UnitsVersion() : value_(Next()) {}
+  UnitsVersion(const UnitsVersion&) : value_(Next()) {}
+  UnitsVersion& operator=(const UnitsVersion&) {
+    value_ = Next();
+    return *this;
+  }
+  void Bump() { value_ = Next(); }
+  uint64_t value() const { return value_; }
+
+ private:
+  static uint64_t Next() {
+    static std::atomic<uint64_t> last{0};
+    return ++last;
+  }
+  uint64_t value_;
+};
+
 // The engine keeps one of these up to date incrementally and passes it by
 // const reference.
 struct ClusterSnapshot {
@@ -95,6 +118,9 @@ struct ClusterSnapshot {
   // time it grows (a launch of 100,000 units paid half a second for that,
   // under the engine lock).
   absl::node_hash_map<std::string, UnitView> units;
+  // Whoever changes `units` (adds, removes or changes a view) bumps this;
+  // Reconciler keeps what it derives from the units while it stays the same.
+  UnitsVersion units_version;
   // Non-global unit -> machine id, as stored now (may name dead machines or
   // units no longer in `units`).
   absl::flat_hash_map<std::string, std::string> schedule;
@@ -124,6 +150,26 @@ struct Plan {
 // Cost: O(N log N) for N units on an unchanged snapshot; each placement is
 // O(log M) for M machines plus the machines skipped because they do not fit.
 Plan Reconcile(const ClusterSnapshot& snapshot);
+
+struct UnitIndex;  // scheduler.cc
+
+// Reconcile for a caller that runs it again and again on one snapshot it keeps
+// up to date (the engine). It keeps what it derives from the snapshot's units
+// alone (submission order, names, Conflicts=/Replaces=/MachineOf= relations)
+// while ClusterSnapshot::units_version stays the same, so a pass after
+// machines died or the schedule changed does not rebuild those indexes for
+// every unit (at 200,000 units that was most of a pass). Gives the plan
+// Reconcile gives. Holds pointers into the snapshot's units between calls:
+// they are used again only under the same units_version.
+class Reconciler {
+ public:
+  Reconciler();
+  ~Reconciler();
+  Plan Reconcile(const ClusterSnapshot& snapshot);
+
+ private:
+  std::unique_ptr<UnitIndex> index_;
+};
 
 // Writes `plan` into `snapshot->schedule` (assign, then unassign), as the
 // engine does after storing it. `snapshot` must not be null.

@@ -550,6 +550,77 @@ TEST(ReconcileProperty, RandomClustersObeyEveryOption) {
   }
 }
 
+// A Reconciler keeps its unit indexes between passes while units_version
+// stays the same: through any sequence of changes to units, machines and the
+// schedule, each of its plans equals a fresh Reconcile of the same snapshot.
+TEST(Reconciler, KeptIndexesGiveTheSamePlanAsAFreshReconcile) {
+  std::mt19937 rng(11);
+  auto pick = [&](int n) { return static_cast<int>(rng() % n); };
+  ClusterSnapshot s;
+  int next_machine = 0;
+  auto add_machine = [&] {
+    const std::string id = absl::StrCat("m", next_machine++);
+    s.machines[id] = M(id, {{"zone", absl::StrCat("z", pick(3))}}, pick(5) == 0 ? 1 + pick(8) : 0);
+  };
+  for (int i = 0; i < 8; ++i) add_machine();
+  auto random_unit = [&](int i, int64_t revision) {
+    FleetOptions o;
+    const std::string name = absl::StrCat(pick(3) ? "web@" : "db@", i, ".service");
+    switch (pick(9)) {
+      case 0: o.machine_metadata["zone"] = {absl::StrCat("z", pick(3))}; break;
+      case 1: o.conflicts = {name.substr(0, name.find('@') + 1) + "*.service"}; break;
+      case 2: o.conflicts = {absl::StrCat("web@", pick(60), ".service")}; break;
+      case 3: o.machine_of = {absl::StrCat("web@", pick(60), ".service")}; break;
+      case 4: o.replaces = {absl::StrCat("db@", pick(60), ".service")}; break;
+      case 5: o.global = pick(3) == 0; break;
+      default: break;
+    }
+    return U(name, revision, o);
+  };
+  Reconciler reconciler;
+  int64_t revision = 0;
+  int unit_changes = 0;
+  for (int step = 0; step < 600; ++step) {
+    SCOPED_TRACE(absl::StrCat("step ", step));
+    switch (pick(8)) {
+      case 0:
+      case 1: {  // a unit submitted, or one changed (new options, same name)
+        UnitView u = random_unit(pick(60), ++revision);
+        s.units.insert_or_assign(u.name, u);
+        s.units_version.Bump();
+        ++unit_changes;
+        break;
+      }
+      case 2:  // a unit destroyed or stopped
+        if (!s.units.empty()) {
+          auto it = s.units.begin();
+          std::advance(it, pick(static_cast<int>(s.units.size())));
+          s.units.erase(it);
+          s.units_version.Bump();
+          ++unit_changes;
+        }
+        break;
+      case 3:  // a machine dies
+        if (s.machines.size() > 1) {
+          auto it = s.machines.begin();
+          std::advance(it, pick(static_cast<int>(s.machines.size())));
+          s.machines.erase(it);
+        }
+        break;
+      case 4:  // a machine joins
+        add_machine();
+        break;
+      default:  // nothing changed but the schedule the last plan wrote
+        break;
+    }
+    const Plan kept = reconciler.Reconcile(s);
+    ASSERT_EQ(kept, Reconcile(s));
+    ApplyPlan(kept, &s);
+  }
+  EXPECT_GT(unit_changes, 100);
+  EXPECT_FALSE(s.schedule.empty());
+}
+
 // A ring of Replaces= (a replaces b replaces c replaces a) must not evict
 // forever: each unit is evicted at most once per Reconcile.
 TEST(ReconcileReplaces, RingEndsAndObeysOptions) {
