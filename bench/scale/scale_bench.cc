@@ -1074,9 +1074,8 @@ int main(int argc, char** argv) {
         config.machines = 1000, config.units = 100000;
       } else if (value == "large") {
         config.machines = 10000, config.units = 200000;
-        // The engine's default ttl (fleet's too). At 5 s (a heartbeat every
-        // 1.7 s) this one process, 30,000 threads on 2 cores, cannot beat
-        // for 10,000 agents: thousands were declared dead with no fault.
+        // The engine's default ttl (fleet's too): what a cluster of this
+        // size runs with.
         if (!ttl_given) config.agent_ttl = "30s";
       } else {
         return Usage();
