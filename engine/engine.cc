@@ -648,6 +648,16 @@ absl::Status Engine::DestroyUnit(const std::string& name) {
   return absl::OkStatus();
 }
 
+std::string Engine::UnscheduledReasonLocked(const UnitRecord& record) const {
+  if (!record.schedulable) return "its stored file no longer parses; submit it again";
+  // A reason is served only while it is current: after a change the last
+  // plan's reasons may be stale (a MachineOf= peer loaded since), and a
+  // client that waits would end on them.
+  auto reason = unplaceable_.find(record.unit.name());
+  if (reason == unplaceable_.end() || reconcile_pending_) return "";
+  return reason->second;
+}
+
 void Engine::FillStatusLocked(const UnitRecord& record, const std::string& machine_id,
                               v1::UnitStatus* status) const {
   status->set_name(record.unit.name());
@@ -655,16 +665,7 @@ void Engine::FillStatusLocked(const UnitRecord& record, const std::string& machi
   status->set_hash(record.unit.hash());
   status->set_machine_id(machine_id);
   if (machine_id.empty()) {
-    // A reason is served only while it is current: after a change the last
-    // plan's reasons may be stale (a MachineOf= peer loaded since), and a
-    // client that waits would end on them.
-    auto reason = unplaceable_.find(record.unit.name());
-    if (reason != unplaceable_.end() && !reconcile_pending_) {
-      status->set_unscheduled_reason(reason->second);
-    }
-    if (!record.schedulable) {
-      status->set_unscheduled_reason("its stored file no longer parses; submit it again");
-    }
+    status->set_unscheduled_reason(UnscheduledReasonLocked(record));
   } else {
     auto machine = machines_.find(machine_id);
     if (machine != machines_.end()) {
@@ -901,9 +902,7 @@ absl::StatusOr<AgentRoute> Engine::SendToUnitAgent(const std::string& name, cons
     runs_on.push_back(placed->second);
   }
   if (runs_on.empty()) {
-    v1::UnitStatus unplaced;
-    FillStatusLocked(record, "", &unplaced);
-    std::string why = unplaced.unscheduled_reason();
+    std::string why = UnscheduledReasonLocked(record);
     if (why.empty() && !Runs(record.unit.desired_state())) {
       why = absl::StrCat("its desired state is ", StateName(record.unit.desired_state()));
     }

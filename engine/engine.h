@@ -379,6 +379,11 @@ class Engine {
   fleet::v1::ScheduledUnit ScheduledUnitLocked(const SetEntry& entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string MachineOfSession(int64_t session) ABSL_LOCKS_EXCLUDED(beat_mu_);
+  // Why `record`'s unit runs nowhere: its stored file no longer parses, or
+  // what the last plan said ("" when it said nothing, or when a change since
+  // may have made it stale).
+  std::string UnscheduledReasonLocked(const UnitRecord& record) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fills `status` (empty) with the ListUnitStates entry of `record` on
   // `machine_id` ("" = not placed).
   void FillStatusLocked(const UnitRecord& record, const std::string& machine_id,
