@@ -123,7 +123,11 @@ std::string MutualReplaceReason(const UnitView& winner) {
 // while their names, submission order and [X-Fleet] options do, whatever
 // happens to machines and the schedule (Reconciler keeps it between passes).
 struct UnitIndex {
-  uint64_t version = 0;  // ClusterSnapshot::units_version it was built from
+  explicit UnitIndex(const ClusterSnapshot& snapshot)
+      : version(snapshot.units_version.value()), globals(snapshot) {}
+
+  uint64_t version;  // ClusterSnapshot::units_version it was built from
+  GlobalSet globals;  // depends on the global units' views only
   std::vector<const UnitView*> order;  // every unit, in submission order
   absl::flat_hash_map<std::string_view, int> by_name;  // -> position in order
   // Conflicts= globs, interned, and per unit (positions in order) the ids of
@@ -231,7 +235,7 @@ class Planner {
 
   const ClusterSnapshot& snapshot_;
   const UnitIndex& index_;
-  GlobalSet globals_;
+  const GlobalSet& globals_;  // index_.globals
   std::vector<UnitState> units_;  // every unit of the snapshot, in index_.order
   std::vector<MachineState> machines_;  // alive machines, by id
   absl::flat_hash_map<std::string_view, int> machine_index_;
@@ -327,8 +331,7 @@ void IndexReplaces(const ClusterSnapshot& snapshot, UnitIndex* index) {
 }
 
 std::unique_ptr<UnitIndex> BuildUnitIndex(const ClusterSnapshot& snapshot) {
-  auto index = std::make_unique<UnitIndex>();
-  index->version = snapshot.units_version.value();
+  auto index = std::make_unique<UnitIndex>(snapshot);
   // Sort (revision, unit) pairs: most comparisons never touch the UnitView.
   std::vector<std::pair<int64_t, const UnitView*>> order;
   order.reserve(snapshot.units.size());
@@ -354,7 +357,7 @@ std::unique_ptr<UnitIndex> BuildUnitIndex(const ClusterSnapshot& snapshot) {
 }
 
 Planner::Planner(const ClusterSnapshot& snapshot, const UnitIndex& index)
-    : snapshot_(snapshot), index_(index), globals_(snapshot) {
+    : snapshot_(snapshot), index_(index), globals_(index.globals) {
   units_.resize(index.order.size());
   std::vector<const MachineView*> machines;
   machines.reserve(snapshot.machines.size());
