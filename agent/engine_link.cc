@@ -226,9 +226,7 @@ void EngineLink::Connect() {
     previous = std::exchange(stream_, stream);
     stream_live_ = true;
     uint64_t serial = ++stream_serial_;
-    SetAlarmLocked(heartbeat_interval_, [this, serial](bool ok) {
-      if (ok) HeartbeatDue(serial);
-    });
+    ArmHeartbeatLocked(serial);
   }
   stream->Open();
 }
@@ -254,6 +252,10 @@ void EngineLink::HeartbeatDue(uint64_t serial) {
   if (!stream->Enqueue(beat, /*wait=*/false)) return;
   absl::MutexLock lock(&mu_);
   if (stopping_ || serial != stream_serial_) return;
+  ArmHeartbeatLocked(serial);
+}
+
+void EngineLink::ArmHeartbeatLocked(uint64_t serial) {
   SetAlarmLocked(heartbeat_interval_, [this, serial](bool ok) {
     if (ok) HeartbeatDue(serial);
   });

@@ -99,6 +99,8 @@ class EngineLink {
   void MessageArrived(const fleet::v1::EngineMessage& message);
   // The heartbeat alarm of stream `serial`: queues a beat, sets the next one.
   void HeartbeatDue(uint64_t serial);
+  // Sets the alarm for stream `serial`'s next heartbeat, one interval from now.
+  void ArmHeartbeatLocked(uint64_t serial) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const EngineLinkOptions options_;
   const RegisterFn on_register_;
