@@ -372,18 +372,18 @@ absl::Status EmbeddedStore::LoadSnapshot(const std::string& path) {
         break;
       case RecordTag::kSnapKvs:
         while (!d.done()) {
-          KeyValue kv;
-          if (!d.Bytes(&kv.key) || !d.Bytes(&kv.value) || !d.Signed(&kv.create_revision) ||
-              !d.Signed(&kv.mod_revision) || !d.Signed(&kv.version) || !d.Signed(&kv.lease)) {
+          std::string key;
+          Entry entry;
+          if (!d.Bytes(&key) || !d.Bytes(&entry.value) || !d.Signed(&entry.create_revision) ||
+              !d.Signed(&entry.mod_revision) || !d.Signed(&entry.version) || !d.Signed(&entry.lease)) {
             return bad("bad key");
           }
-          if (kv.lease != 0) {
-            auto it = leases_.find(kv.lease);
+          if (entry.lease != 0) {
+            auto it = leases_.find(entry.lease);
             if (it == leases_.end()) return bad("key under an unknown lease");
-            it->second.keys.insert(kv.key);
+            it->second.keys.insert(key);
           }
-          std::string key = kv.key;
-          kvs_.emplace(std::move(key), std::move(kv));
+          kvs_.emplace(std::move(key), std::move(entry));
           ++got_kvs;
         }
         break;
@@ -417,12 +417,21 @@ absl::Status EmbeddedStore::OpenSegment(uint64_t number) {
 
 // ---------------------------------------------------------------- reads
 
+KeyValue EmbeddedStore::ToKeyValue(const std::string& key, const Entry& entry) {
+  return KeyValue{.key = key,
+                  .value = entry.value,
+                  .create_revision = entry.create_revision,
+                  .mod_revision = entry.mod_revision,
+                  .version = entry.version,
+                  .lease = entry.lease};
+}
+
 absl::StatusOr<KeyValue> EmbeddedStore::Get(const std::string& key) {
   absl::MutexLock lock(&mu_);
   if (!failed_.ok()) return failed_;
   auto it = kvs_.find(key);
   if (it == kvs_.end()) return absl::NotFoundError(absl::StrCat("key \"", key, "\" not found"));
-  return it->second;
+  return ToKeyValue(it->first, it->second);
 }
 
 absl::StatusOr<RangeResult> EmbeddedStore::Range(const std::string& prefix,
@@ -439,7 +448,7 @@ absl::StatusOr<RangeResult> EmbeddedStore::Range(const std::string& prefix,
       result.more = true;
       break;
     }
-    result.kvs.push_back(it->second);
+    result.kvs.push_back(ToKeyValue(it->first, it->second));
   }
   return result;
 }
@@ -723,20 +732,19 @@ void EmbeddedStore::Apply(WriteRequest* r, std::string* records, std::vector<Wat
 void EmbeddedStore::PutKey(const std::string& key, const std::string& value, LeaseId lease,
                            int64_t revision, std::vector<WatchEvent>* events) {
   auto [it, inserted] = kvs_.try_emplace(key);
-  KeyValue& kv = it->second;
+  Entry& entry = it->second;
   if (inserted) {
-    kv.key = key;
-    kv.create_revision = revision;
-    kv.version = 0;
-  } else if (kv.lease != 0 && kv.lease != lease) {
-    if (auto l = leases_.find(kv.lease); l != leases_.end()) l->second.keys.erase(key);
+    entry.create_revision = revision;
+    entry.version = 0;
+  } else if (entry.lease != 0 && entry.lease != lease) {
+    if (auto l = leases_.find(entry.lease); l != leases_.end()) l->second.keys.erase(key);
   }
-  kv.value = value;
-  kv.mod_revision = revision;
-  ++kv.version;
-  kv.lease = lease;
+  entry.value = value;
+  entry.mod_revision = revision;
+  ++entry.version;
+  entry.lease = lease;
   if (lease != 0) leases_[lease].keys.insert(key);
-  if (events) events->push_back({WatchEvent::Type::kPut, kv});
+  if (events) events->push_back({WatchEvent::Type::kPut, ToKeyValue(key, entry)});
 }
 
 bool EmbeddedStore::DeleteKey(const std::string& key, int64_t revision,
@@ -797,7 +805,7 @@ absl::Status EmbeddedStore::TakeSnapshot() {
   chunk.assign(1, static_cast<char>(RecordTag::kSnapKvs));
   for (const auto& [key, kv] : kvs_) {
     Encoder e(&chunk);
-    e.Bytes(kv.key);
+    e.Bytes(key);
     e.Bytes(kv.value);
     e.Signed(kv.create_revision);
     e.Signed(kv.mod_revision);

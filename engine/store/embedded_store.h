@@ -145,6 +145,16 @@ class EmbeddedStore final : public Store {
   CommitStats commit_stats() const;
 
  private:
+  // What kvs_ holds per key: a KeyValue without its key, which is the map's
+  // (the key twice was a tenth of the engine's heap at 100,000 units).
+  struct Entry {
+    std::string value;
+    int64_t create_revision = 0;
+    int64_t mod_revision = 0;
+    int64_t version = 0;
+    LeaseId lease = 0;
+  };
+  static KeyValue ToKeyValue(const std::string& key, const Entry& entry);
   struct Lease {
     absl::Duration ttl;
     absl::Time expiry;
@@ -182,7 +192,7 @@ class EmbeddedStore final : public Store {
 
   // Lock order: mu_, then queue_mu_ or watch_mu_.
   mutable absl::Mutex mu_;
-  absl::btree_map<std::string, KeyValue> kvs_ ABSL_GUARDED_BY(mu_);
+  absl::btree_map<std::string, Entry> kvs_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<LeaseId, Lease> leases_ ABSL_GUARDED_BY(mu_);
   int64_t revision_ ABSL_GUARDED_BY(mu_) = 1;
   LeaseId next_lease_id_ ABSL_GUARDED_BY(mu_) = 1;

@@ -41,52 +41,6 @@ bool IsOutcomeUnknown(const absl::Status& status) {
   return absl::IsUnavailable(status) && status.GetPayload(kOutcomeUnknownUrl).has_value();
 }
 
-bool CompareHolds(const Compare& c, const KeyValue* kv) {
-  if (c.target == Compare::Target::kValue) {
-    absl::string_view actual = kv ? absl::string_view(kv->value) : absl::string_view();
-    int cmp = actual.compare(c.value);
-    switch (c.result) {
-      case Compare::Result::kEqual:
-        return cmp == 0;
-      case Compare::Result::kNotEqual:
-        return cmp != 0;
-      case Compare::Result::kLess:
-        return cmp < 0;
-      case Compare::Result::kGreater:
-        return cmp > 0;
-    }
-    return false;
-  }
-  int64_t actual = 0;
-  switch (c.target) {
-    case Compare::Target::kValue:
-      break;  // handled above
-    case Compare::Target::kVersion:
-      actual = kv ? kv->version : 0;
-      break;
-    case Compare::Target::kCreateRevision:
-      actual = kv ? kv->create_revision : 0;
-      break;
-    case Compare::Target::kModRevision:
-      actual = kv ? kv->mod_revision : 0;
-      break;
-    case Compare::Target::kLease:
-      actual = kv ? kv->lease : 0;
-      break;
-  }
-  switch (c.result) {
-    case Compare::Result::kEqual:
-      return actual == c.number;
-    case Compare::Result::kNotEqual:
-      return actual != c.number;
-    case Compare::Result::kLess:
-      return actual < c.number;
-    case Compare::Result::kGreater:
-      return actual > c.number;
-  }
-  return false;
-}
-
 TxnOutcome DecideOutcome(const Transaction& txn,
                          const absl::flat_hash_map<std::string, KeyValue>& now,
                          int64_t read_revision) {

@@ -31,6 +31,7 @@
 // (which branch ran, or what was under the prefix, cannot be told from its
 // keys): the unknown-outcome error is returned.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -47,7 +48,42 @@ absl::Status OutcomeUnknownError(absl::string_view message);
 bool IsOutcomeUnknown(const absl::Status& status);
 
 // Whether `c` holds for `kv` (nullptr = the key is missing), by etcd's rules.
-bool CompareHolds(const Compare& c, const KeyValue* kv);
+// `Record` is a KeyValue or a store's own record of a key: anything with
+// KeyValue's value, version, create_revision, mod_revision and lease.
+template <typename Record>
+bool CompareHolds(const Compare& c, const Record* kv) {
+  int64_t actual = 0;
+  int cmp = 0;  // actual <=> c's operand
+  switch (c.target) {
+    case Compare::Target::kValue:
+      cmp = (kv ? absl::string_view(kv->value) : absl::string_view()).compare(c.value);
+      break;
+    case Compare::Target::kVersion:
+      actual = kv ? kv->version : 0;
+      break;
+    case Compare::Target::kCreateRevision:
+      actual = kv ? kv->create_revision : 0;
+      break;
+    case Compare::Target::kModRevision:
+      actual = kv ? kv->mod_revision : 0;
+      break;
+    case Compare::Target::kLease:
+      actual = kv ? kv->lease : 0;
+      break;
+  }
+  if (c.target != Compare::Target::kValue) cmp = actual < c.number ? -1 : actual > c.number ? 1 : 0;
+  switch (c.result) {
+    case Compare::Result::kEqual:
+      return cmp == 0;
+    case Compare::Result::kNotEqual:
+      return cmp != 0;
+    case Compare::Result::kLess:
+      return cmp < 0;
+    case Compare::Result::kGreater:
+      return cmp > 0;
+  }
+  return false;
+}
 
 // The pure decision of ResolveOutcome(), on the keys of `txn` as they are now
 // (a key absent from `now` is missing from the store) read at store revision
