@@ -126,7 +126,7 @@ absl::Status Engine::LoadLocked(std::vector<std::string>* warnings) {
     record.unit.set_mod_revision(kv.mod_revision);
     absl::StatusOr<ParsedUnit> parsed = ParseUnit(record.unit.name(), record.unit.contents());
     if (parsed.ok()) {
-      record.options = parsed->options;
+      record.options = ShareFleetOptions(std::move(parsed->options));
       record.is_template = parsed->name.IsTemplate();
     } else {
       record.schedulable = false;
@@ -336,16 +336,16 @@ void Engine::PutUnitLocked(UnitRecord record) {
   // that runs nowhere before and after (submitted, or changed while inactive)
   // needs none either. The agents still hear of it (marked dirty here).
   auto before = snapshot_.units.find(name);
-  const bool was_global = before != snapshot_.units.end() && before->second.options.global;
+  const bool was_global = before != snapshot_.units.end() && before->second.options->global;
   const bool view_kept = view.has_value() && before != snapshot_.units.end() &&
-                         before->second.options == view->options &&
+                         *before->second.options == *view->options &&
                          before->second.create_revision == view->create_revision;
   if (view_kept && was_global) {
     // Its entry (hash, desired state) changes wherever it runs; where that
     // is, the kept GlobalSet still knows.
     for (const auto& [id, machine] : machines_) MarkDirtyLocked(id, name);
   } else if (!view_kept) {
-    NoteGlobalsChangeLocked(was_global, view.has_value() && view->options.global);
+    NoteGlobalsChangeLocked(was_global, view.has_value() && view->options->global);
     if (view.has_value()) {
       snapshot_.units.insert_or_assign(name, *std::move(view));
     } else {
@@ -365,7 +365,7 @@ void Engine::EraseUnitLocked(const std::string& name) {
   unit_names_.erase(name);  // before its key, which it views, is freed
   units_.erase(name);
   if (auto view = snapshot_.units.find(name); view != snapshot_.units.end()) {
-    NoteGlobalsChangeLocked(view->second.options.global, false);
+    NoteGlobalsChangeLocked(view->second.options->global, false);
     snapshot_.units.erase(view);
     snapshot_.units_version.Bump();
   }
@@ -492,7 +492,7 @@ absl::StatusOr<v1::CreateUnitsResponse> Engine::CreateUnits(const v1::CreateUnit
     unit.set_mod_revision(result->revision);
     UnitRecord record;
     record.unit = std::move(unit);
-    record.options = std::move(parsed[i].options);
+    record.options = ShareFleetOptions(std::move(parsed[i].options));
     record.is_template = parsed[i].name.IsTemplate();
     *response.mutable_units(i)->mutable_unit() = record.unit;
     PutUnitLocked(std::move(record));
@@ -719,7 +719,7 @@ absl::Status Engine::ListUnitStates(const v1::ListUnitStatesRequest& request,
     const auto& [name, record] = *units_.find(*it);
     if (!GlobMatches(request.name_glob(), name)) continue;
     entry_machines.clear();
-    if (record.options.global && !record.is_template) {
+    if (record.options->global && !record.is_template) {
       for (const auto& [id, machine] : machines_) {
         if (!SetHas(machine.units, name)) continue;
         if (!machine_filter.empty() && id != machine_filter) continue;
@@ -894,7 +894,7 @@ absl::StatusOr<AgentRoute> Engine::SendToUnitAgent(const std::string& name, cons
   const UnitRecord& record = unit->second;
   // The machines that run it.
   std::vector<std::string> runs_on;
-  if (record.options.global && !record.is_template) {
+  if (record.options->global && !record.is_template) {
     for (const auto& [id, m] : machines_) {
       if (SetHas(m.units, name)) runs_on.push_back(id);
     }

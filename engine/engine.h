@@ -249,7 +249,7 @@ class Engine {
  private:
   struct UnitRecord {
     fleet::v1::Unit unit;
-    FleetOptions options;
+    SharedFleetOptions options = ShareFleetOptions({});  // shared with its view in snapshot_
     bool is_template = false;
     bool schedulable = true;  // false when the stored file no longer parses
   };

@@ -56,13 +56,16 @@ ClusterSnapshot MakeSnapshot(int units, int machines) {
   for (int i = 0; i < 5; ++i) {
     UnitView g;
     g.name = absl::StrCat("global-", i, ".service");
-    g.options.global = true;
-    if (i < 3) g.options.machine_metadata["region"] = {kRegions[i]};
+    FleetOptions options;
+    options.global = true;
+    if (i < 3) options.machine_metadata["region"] = {kRegions[i]};
+    g.options = ShareFleetOptions(std::move(options));
     g.create_revision = revision++;
     s.units[g.name] = std::move(g);
   }
   for (int i = 0; i < units; ++i) {
     UnitView u;
+    FleetOptions options;
     u.create_revision = revision++;
     const int kind = i % 100;
     if (kind < 55 || plain.empty()) {
@@ -70,23 +73,24 @@ ClusterSnapshot MakeSnapshot(int units, int machines) {
       plain.push_back(u.name);
     } else if (kind < 70) {
       u.name = absl::StrCat("regional-", i, ".service");
-      u.options.machine_metadata["region"] = {kRegions[i % 3]};
-      if (i % 3 == 0) u.options.machine_metadata["region"].push_back(kRegions[(i + 1) % 3]);
-      if (i % 5 == 0) u.options.machine_metadata["disk"] = {"ssd"};
+      options.machine_metadata["region"] = {kRegions[i % 3]};
+      if (i % 3 == 0) options.machine_metadata["region"].push_back(kRegions[(i + 1) % 3]);
+      if (i % 5 == 0) options.machine_metadata["disk"] = {"ssd"};
     } else if (kind < 85) {
       const int template_id = i / 5;
       u.name = absl::StrCat("web", template_id, "@", i % 5, ".service");
-      u.options.conflicts = {absl::StrCat("web", template_id, "@*.service")};
+      options.conflicts = {absl::StrCat("web", template_id, "@*.service")};
     } else if (kind < 95) {
       u.name = absl::StrCat("sidecar-", i, ".service");
-      u.options.machine_of = {plain[(i * 7919) % plain.size()]};
+      options.machine_of = {plain[(i * 7919) % plain.size()]};
     } else if (kind < 99) {
       u.name = absl::StrCat("lonely-", i, ".service");
-      u.options.conflicts = {plain[(i * 104729) % plain.size()]};
+      options.conflicts = {plain[(i * 104729) % plain.size()]};
     } else {
       u.name = absl::StrCat("upgrade-", i, ".service");
-      u.options.replaces = {plain[(i * 31) % plain.size()]};
+      options.replaces = {plain[(i * 31) % plain.size()]};
     }
+    u.options = ShareFleetOptions(std::move(options));
     s.units[u.name] = std::move(u);
   }
   return s;
@@ -129,7 +133,7 @@ void MeasureMemory() {
   // own temporary memory must not count here).
   int next = 0;
   for (const auto& [name, unit] : s.units) {
-    if (!unit.options.global) s.schedule[name] = absl::StrCat("machine-", 100000 + next++ % kMachines);
+    if (!unit.options->global) s.schedule[name] = absl::StrCat("machine-", 100000 + next++ % kMachines);
   }
   const long after = ResidentBytes();
   std::printf("memory: ClusterSnapshot with %d units, 1000 machines, fully scheduled: "

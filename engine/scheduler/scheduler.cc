@@ -74,9 +74,9 @@ bool StaticFit(const FleetOptions& options, const MachineView& machine) {
 // Whether `a` and `b` may never share a machine because of Conflicts= or
 // Replaces=, declared on either side.
 bool Clash(const UnitView& a, const UnitView& b) {
-  return AnyGlobMatches(a.options.conflicts, b.name) ||
-         AnyGlobMatches(b.options.conflicts, a.name) ||
-         AnyGlobMatches(a.options.replaces, b.name) || AnyGlobMatches(b.options.replaces, a.name);
+  return AnyGlobMatches(a.options->conflicts, b.name) ||
+         AnyGlobMatches(b.options->conflicts, a.name) ||
+         AnyGlobMatches(a.options->replaces, b.name) || AnyGlobMatches(b.options->replaces, a.name);
 }
 
 // Calls fn(x) for every unit x != u of the snapshot that u replaces. Names
@@ -85,7 +85,7 @@ bool Clash(const UnitView& a, const UnitView& b) {
 template <typename Fn>
 void ForEachReplaced(const ClusterSnapshot& snapshot, const UnitView& u, Fn fn) {
   absl::flat_hash_set<std::string_view> seen;
-  for (const std::string& glob : u.options.replaces) {
+  for (const std::string& glob : u.options->replaces) {
     if (glob.find_first_of(kGlobChars) == std::string::npos) {
       auto it = snapshot.units.find(glob);
       if (it != snapshot.units.end() && it->second.name != u.name && seen.insert(glob).second) {
@@ -104,7 +104,7 @@ void ForEachReplaced(const ClusterSnapshot& snapshot, const UnitView& u, Fn fn) 
 const UnitView* MutualReplaceWinner(const ClusterSnapshot& snapshot, const UnitView& u) {
   const UnitView* winner = nullptr;
   ForEachReplaced(snapshot, u, [&](const UnitView& x) {
-    if (AnyGlobMatches(x.options.replaces, u.name) && Earlier(x, u) &&
+    if (AnyGlobMatches(x.options->replaces, u.name) && Earlier(x, u) &&
         (winner == nullptr || Earlier(x, *winner))) {
       winner = &x;
     }
@@ -199,7 +199,7 @@ class Planner {
   };
 
   const UnitView& View(int u) const { return *index_.order[u]; }
-  bool IsGlobal(int u) const { return View(u).options.global; }
+  bool IsGlobal(int u) const { return View(u).options->global; }
   int FindMachine(std::string_view id) const {
     auto it = machine_index_.find(id);
     return it == machine_index_.end() ? kNoMachine : it->second;
@@ -263,7 +263,7 @@ void IndexConflictGlobs(UnitIndex* index) {
   index->own_begin.assign(n + 1, 0);
   for (size_t u = 0; u < n; ++u) {
     index->own_begin[u] = static_cast<uint32_t>(index->glob_pool.size());
-    for (const std::string& glob : index->order[u]->options.conflicts) {
+    for (const std::string& glob : index->order[u]->options->conflicts) {
       auto [it, inserted] = ids.emplace(glob, index->globs.size());
       if (inserted) {
         index->globs.push_back(&glob);
@@ -306,7 +306,7 @@ void IndexConflictGlobs(UnitIndex* index) {
 void IndexReplaces(const ClusterSnapshot& snapshot, UnitIndex* index) {
   for (size_t u = 0; u < index->order.size(); ++u) {
     const UnitView& view = *index->order[u];
-    if (view.options.replaces.empty()) continue;
+    if (view.options->replaces.empty()) continue;
     ForEachReplaced(snapshot, view, [&](const UnitView& x) {
       const int xi = index->Find(x.name);
       index->replaced[static_cast<int>(u)].push_back(xi);
@@ -345,8 +345,8 @@ std::unique_ptr<UnitIndex> BuildUnitIndex(const ClusterSnapshot& snapshot) {
   for (size_t i = 0; i < index->order.size(); ++i) index->by_name.emplace(index->order[i]->name, i);
   for (size_t u = 0; u < index->order.size(); ++u) {
     const UnitView& view = *index->order[u];
-    if (view.options.global) continue;
-    for (const std::string& peer : view.options.machine_of) {
+    if (view.options->global) continue;
+    for (const std::string& peer : view.options->machine_of) {
       int p = index->Find(peer);
       if (p >= 0) index->dependents[p].push_back(static_cast<int>(u));
     }
@@ -375,7 +375,7 @@ Planner::Planner(const ClusterSnapshot& snapshot, const UnitIndex& index)
   }
   for (size_t u = 0; u < units_.size(); ++u) {
     const UnitView& view = *index.order[u];
-    if (view.options.global) continue;
+    if (view.options->global) continue;
     auto it = snapshot.schedule.find(view.name);
     if (it != snapshot.schedule.end()) {
       units_[u].stored_id = &it->second;
@@ -496,8 +496,8 @@ int Planner::ConflictingUnitOn(int u, int m) const {
   for (const std::vector<int>* list : {&machines_[m].globals, &machines_[m].units}) {
     for (int x : *list) {
       if (x == u || (first >= 0 && x > first)) continue;
-      if (AnyGlobMatches(unit.options.conflicts, View(x).name) ||
-          AnyGlobMatches(View(x).options.conflicts, unit.name)) {
+      if (AnyGlobMatches(unit.options->conflicts, View(x).name) ||
+          AnyGlobMatches(View(x).options->conflicts, unit.name)) {
         first = x;
       }
     }
@@ -525,7 +525,7 @@ int Planner::ReplaceClashOn(int u, int m) const {
 }
 
 Planner::Misfit Planner::Check(int u, int m, bool check_static) const {
-  const FleetOptions& options = View(u).options;
+  const FleetOptions& options = *View(u).options;
   const MachineState& machine = machines_[m];
   if (check_static) {
     if (!options.machine_id.empty() && options.machine_id != machine.view->id) {
@@ -554,7 +554,7 @@ Planner::Misfit Planner::Check(int u, int m, bool check_static) const {
 
 std::string Planner::Describe(int u, int m, Misfit misfit) const {
   const MachineView& machine = *machines_[m].view;
-  const FleetOptions& options = View(u).options;
+  const FleetOptions& options = *View(u).options;
   switch (misfit) {
     case Misfit::kNone:
       return absl::StrCat("machine ", machine.id, " fits");
@@ -647,7 +647,7 @@ std::string Planner::ScanReason(int u, const ScanStats& stats) const {
 void Planner::Keep(int u) {
   UnitState& unit = units_[u];
   unit.visit = Visit::kActive;
-  for (const std::string& peer : View(u).options.machine_of) {
+  for (const std::string& peer : View(u).options->machine_of) {
     int p = index_.Find(peer);
     if (p >= 0 && !IsGlobal(p) && units_[p].stored != kNoMachine &&
         units_[p].visit == Visit::kNew) {
@@ -665,7 +665,7 @@ void Planner::PlaceUnit(int u) {
   if (unit.machine != kNoMachine || unit.visit != Visit::kNew) return;
   unit.visit = Visit::kActive;
   std::string cycle_peer;
-  for (const std::string& peer : View(u).options.machine_of) {
+  for (const std::string& peer : View(u).options->machine_of) {
     int p = index_.Find(peer);
     if (p < 0 || IsGlobal(p) || units_[p].machine != kNoMachine) continue;
     if (units_[p].visit == Visit::kActive) {
@@ -689,7 +689,7 @@ bool Planner::TryPlaceAt(int u, int m) {
   std::vector<int> victims;
   auto it = index_.replaced.find(u);
   if (it != index_.replaced.end()) {
-    const std::vector<std::string>& peers = View(u).options.machine_of;
+    const std::vector<std::string>& peers = View(u).options->machine_of;
     for (int x : it->second) {
       if (IsGlobal(x) || units_[x].machine != m) continue;
       if (x > u || evictions_left_ < 1 ||
@@ -712,7 +712,7 @@ bool Planner::TryPlaceAt(int u, int m) {
 
 void Planner::Decide(int u) {
   const UnitView& view = View(u);
-  const FleetOptions& options = view.options;
+  const FleetOptions& options = *view.options;
   if (auto it = index_.superseded.find(u); it != index_.superseded.end()) {
     reasons_[u] = MutualReplaceReason(View(it->second));
     return;
@@ -879,7 +879,7 @@ Plan Planner::Run() {
   if (scheduled_units < snapshot_.schedule.size()) {
     for (const auto& [name, machine] : snapshot_.schedule) {
       auto it = snapshot_.units.find(name);
-      if (it == snapshot_.units.end() || it->second.options.global) plan.unassign.push_back(name);
+      if (it == snapshot_.units.end() || it->second.options->global) plan.unassign.push_back(name);
     }
   }
   std::sort(plan.assign.begin(), plan.assign.end());
@@ -888,6 +888,12 @@ Plan Planner::Run() {
 }
 
 }  // namespace
+
+SharedFleetOptions ShareFleetOptions(FleetOptions options) {
+  static const auto* const kNone = new SharedFleetOptions(std::make_shared<const FleetOptions>());
+  if (options == **kNone) return *kNone;
+  return std::make_shared<const FleetOptions>(std::move(options));
+}
 
 Plan Reconcile(const ClusterSnapshot& snapshot) {
   std::unique_ptr<UnitIndex> index = BuildUnitIndex(snapshot);
@@ -914,7 +920,7 @@ void ApplyPlan(const Plan& plan, ClusterSnapshot* snapshot) {
 
 GlobalSet::GlobalSet(const ClusterSnapshot& snapshot) {
   for (const auto& [name, unit] : snapshot.units) {
-    if (unit.options.global) globals_.push_back(unit);
+    if (unit.options->global) globals_.push_back(unit);
   }
   std::sort(globals_.begin(), globals_.end(), Earlier);
   const size_t n = globals_.size();
@@ -922,7 +928,7 @@ GlobalSet::GlobalSet(const ClusterSnapshot& snapshot) {
   clash_.assign(n * n, false);
   for (size_t i = 0; i < n; ++i) {
     const UnitView& g = globals_[i];
-    if (!g.options.machine_of.empty()) {
+    if (!g.options->machine_of.empty()) {
       excluded_[i] = "Global=true units cannot use MachineOf=";
     } else if (const UnitView* winner = MutualReplaceWinner(snapshot, g)) {
       excluded_[i] = MutualReplaceReason(*winner);
@@ -936,7 +942,7 @@ GlobalSet::GlobalSet(const ClusterSnapshot& snapshot) {
 std::vector<size_t> GlobalSet::RunningOn(const MachineView& machine) const {
   std::vector<size_t> running;
   for (size_t i = 0; i < globals_.size(); ++i) {
-    if (excluded_[i] || !StaticFit(globals_[i].options, machine)) continue;
+    if (excluded_[i] || !StaticFit(*globals_[i].options, machine)) continue;
     if (BlockerOn(i, running) == nullptr) running.push_back(i);
   }
   return running;
@@ -944,7 +950,7 @@ std::vector<size_t> GlobalSet::RunningOn(const MachineView& machine) const {
 
 std::string GlobalSet::WhyNowhere(size_t i, const ClusterSnapshot& snapshot) const {
   if (excluded_[i]) return *excluded_[i];
-  const FleetOptions& options = globals_[i].options;
+  const FleetOptions& options = *globals_[i].options;
   if (snapshot.machines.empty()) return "no machine is alive";
   if (!options.machine_id.empty()) {
     auto it = snapshot.machines.find(options.machine_id);
@@ -998,7 +1004,7 @@ std::vector<std::string> UnitsForMachine(const ClusterSnapshot& snapshot,
   std::vector<std::string> names;
   for (const std::string& unit : scheduled_here) {
     auto it = snapshot.units.find(unit);
-    if (it != snapshot.units.end() && !it->second.options.global) names.push_back(unit);
+    if (it != snapshot.units.end() && !it->second.options->global) names.push_back(unit);
   }
   if (auto it = snapshot.machines.find(machine_id); it != snapshot.machines.end()) {
     for (size_t g : globals.RunningOn(it->second)) names.push_back(globals.unit(g).name);
@@ -1012,7 +1018,7 @@ bool RunsOnMachine(const ClusterSnapshot& snapshot, const std::string& machine_i
                    const std::string& unit) {
   auto view = snapshot.units.find(unit);
   if (view == snapshot.units.end()) return false;
-  if (!view->second.options.global) return scheduled_here.contains(unit);
+  if (!view->second.options->global) return scheduled_here.contains(unit);
   auto machine = snapshot.machines.find(machine_id);
   if (machine == snapshot.machines.end()) return false;
   for (size_t g : globals.RunningOn(machine->second)) {

@@ -29,7 +29,7 @@ MachineView M(std::string id, std::map<std::string, std::string> metadata = {},
 }
 
 UnitView U(std::string name, int64_t revision, FleetOptions options = {}) {
-  return UnitView{.name = std::move(name), .options = std::move(options),
+  return UnitView{.name = std::move(name), .options = ShareFleetOptions(std::move(options)),
                   .create_revision = revision};
 }
 
@@ -466,7 +466,7 @@ void ExpectScheduleObeysOptions(const ClusterSnapshot& s) {
     int non_global = 0;
     for (const std::string& name : names) {
       const UnitView& unit = s.units.at(name);
-      const FleetOptions& o = unit.options;
+      const FleetOptions& o = *unit.options;
       if (!o.global) ++non_global;
       if (!o.machine_id.empty()) {
         EXPECT_EQ(o.machine_id, machine_id) << name;
@@ -484,7 +484,7 @@ void ExpectScheduleObeysOptions(const ClusterSnapshot& s) {
         if (other == name) continue;
         const UnitView& x = s.units.at(other);
         EXPECT_FALSE(matches(o.conflicts, other) || matches(o.replaces, other) ||
-                     matches(x.options.replaces, name))
+                     matches(x.options->replaces, name))
             << name << " and " << other << " share " << machine_id;
       }
     }
@@ -539,7 +539,7 @@ TEST(ReconcileProperty, RandomClustersObeyEveryOption) {
       EXPECT_FALSE(plan.unplaceable.contains(unit));
     }
     for (const auto& [unit, view] : s.units) {
-      if (!view.options.global) {
+      if (!view.options->global) {
         EXPECT_NE(s.schedule.contains(unit), plan.unplaceable.contains(unit)) << unit;
       }
     }
