@@ -126,7 +126,7 @@ absl::Status Engine::LoadLocked(std::vector<std::string>* warnings) {
     record.unit.set_mod_revision(kv.mod_revision);
     absl::StatusOr<ParsedUnit> parsed = ParseUnit(record.unit.name(), record.unit.contents());
     if (parsed.ok()) {
-      record.options = ShareFleetOptions(std::move(parsed->options));
+      record.options = options_pool_.Share(std::move(parsed->options));
       record.is_template = parsed->name.IsTemplate();
     } else {
       record.schedulable = false;
@@ -492,7 +492,7 @@ absl::StatusOr<v1::CreateUnitsResponse> Engine::CreateUnits(const v1::CreateUnit
     unit.set_mod_revision(result->revision);
     UnitRecord record;
     record.unit = std::move(unit);
-    record.options = ShareFleetOptions(std::move(parsed[i].options));
+    record.options = options_pool_.Share(std::move(parsed[i].options));
     record.is_template = parsed[i].name.IsTemplate();
     *response.mutable_units(i)->mutable_unit() = record.unit;
     PutUnitLocked(std::move(record));

@@ -410,6 +410,7 @@ class Engine {
   // order, for listing and paging.
   absl::node_hash_map<std::string, UnitRecord> units_ ABSL_GUARDED_BY(mu_);
   absl::btree_set<absl::string_view> unit_names_ ABSL_GUARDED_BY(mu_);
+  FleetOptionsPool options_pool_ ABSL_GUARDED_BY(mu_);  // of the records in units_
   std::map<std::string, MachineRecord> machines_ ABSL_GUARDED_BY(mu_);  // alive machines
   ClusterSnapshot snapshot_ ABSL_GUARDED_BY(mu_);
   Reconciler reconciler_ ABSL_GUARDED_BY(mu_);  // of snapshot_

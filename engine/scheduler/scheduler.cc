@@ -889,12 +889,6 @@ Plan Planner::Run() {
 
 }  // namespace
 
-SharedFleetOptions ShareFleetOptions(FleetOptions options) {
-  static const auto* const kNone = new SharedFleetOptions(std::make_shared<const FleetOptions>());
-  if (options == **kNone) return *kNone;
-  return std::make_shared<const FleetOptions>(std::move(options));
-}
-
 Plan Reconcile(const ClusterSnapshot& snapshot) {
   std::unique_ptr<UnitIndex> index = BuildUnitIndex(snapshot);
   return Planner(snapshot, *index).Run();

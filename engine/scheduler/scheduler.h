@@ -80,15 +80,11 @@ struct MachineView {
   uint32_t capacity = 0;  // max units, 0 = unlimited
 };
 
-// A unit's [X-Fleet] options, immutable and shared: by the engine's record of
-// the unit and its view here (two copies were 14 MB at 100,000 units), and by
-// every unit that has none (ShareFleetOptions).
-using SharedFleetOptions = std::shared_ptr<const FleetOptions>;
-SharedFleetOptions ShareFleetOptions(FleetOptions options);
-
 struct UnitView {
   std::string name;
-  SharedFleetOptions options = ShareFleetOptions({});  // never null
+  // Shared with the engine's record of the unit (two copies were 14 MB at
+  // 100,000 units).
+  SharedFleetOptions options = ShareFleetOptions({});
   // Submission order: lower = submitted first (breaks ties, e.g. conflicting
   // globals: first submitted wins).
   int64_t create_revision = 0;
