@@ -675,9 +675,9 @@ void Engine::FillStatusLocked(const UnitRecord& record, const std::string& machi
         v1::UnitState* state = status->mutable_state();
         state->set_name(record.unit.name());
         state->set_machine_id(machine_id);
-        state->set_load_state(reported.load_state);
-        state->set_active_state(reported.active_state);
-        state->set_sub_state(reported.sub_state);
+        state->set_load_state(reported.words->load_state);
+        state->set_active_state(reported.words->active_state);
+        state->set_sub_state(reported.words->sub_state);
         state->set_main_pid(reported.main_pid);
         state->set_since_unix_micros(reported.since_unix_micros);
         state->set_exit_status(reported.exit_status);
@@ -859,9 +859,9 @@ absl::Status Engine::AgentReport(int64_t session, const v1::StateReport& report)
 
 void Engine::KeepReportedStateLocked(MachineRecord& record, const v1::UnitState& state) {
   ReportedState& kept = record.states[state.name()];
-  kept.load_state = state.load_state();
-  kept.active_state = state.active_state();
-  kept.sub_state = state.sub_state();
+  kept.words = state_words_.Share({.load_state = state.load_state(),
+                                   .active_state = state.active_state(),
+                                   .sub_state = state.sub_state()});
   kept.main_pid = state.main_pid();
   kept.exit_status = state.exit_status();
   kept.since_unix_micros = state.since_unix_micros();

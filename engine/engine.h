@@ -86,6 +86,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/intern_pool.h"
 #include "common/unit/fleet_options.h"
 #include "engine/leadership.h"
 #include "engine/liveness.h"
@@ -268,12 +269,22 @@ class Engine {
   static bool SetHas(const UnitSet& set, std::string_view name);
   // A unit's state as its agent reported it, held compactly (one per unit
   // placed, so it counts in the engine's memory per unit): the unit's name is
-  // the map key, the machine is the record's, and systemd's state words fit
-  // std::string's inline buffer (a v1::UnitState allocates every string).
-  struct ReportedState {
+  // the map key, the machine is the record's, and systemd's state words are
+  // shared (a v1::UnitState allocates every string).
+  struct StateWords {
     std::string load_state;
     std::string active_state;
     std::string sub_state;
+    bool operator==(const StateWords&) const = default;
+    template <typename H>
+    friend H AbslHashValue(H h, const StateWords& w) {
+      return H::combine(std::move(h), w.load_state, w.active_state, w.sub_state);
+    }
+  };
+  struct ReportedState {
+    // Interned (state_words_): most units of a cluster are "loaded active
+    // running", and three strings per unit were 96 bytes of its record.
+    std::shared_ptr<const StateWords> words;
     uint32_t main_pid = 0;
     int32_t exit_status = 0;
     int64_t since_unix_micros = 0;
@@ -411,6 +422,7 @@ class Engine {
   absl::node_hash_map<std::string, UnitRecord> units_ ABSL_GUARDED_BY(mu_);
   absl::btree_set<absl::string_view> unit_names_ ABSL_GUARDED_BY(mu_);
   FleetOptionsPool options_pool_ ABSL_GUARDED_BY(mu_);  // of the records in units_
+  InternPool<StateWords> state_words_ ABSL_GUARDED_BY(mu_);  // of MachineRecord::states
   std::map<std::string, MachineRecord> machines_ ABSL_GUARDED_BY(mu_);  // alive machines
   ClusterSnapshot snapshot_ ABSL_GUARDED_BY(mu_);
   Reconciler reconciler_ ABSL_GUARDED_BY(mu_);  // of snapshot_

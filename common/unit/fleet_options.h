@@ -4,15 +4,13 @@
 // fleet's meaning. Produced by the unit parser (common/unit/unit.h), read by the
 // scheduler. Specifiers (%n %N %p %i) are already expanded for the unit's name.
 
-#include <cstddef>
 #include <map>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
-#include "absl/hash/hash.h"
+#include "common/intern_pool.h"
 
 namespace fleet {
 
@@ -47,32 +45,8 @@ using SharedFleetOptions = std::shared_ptr<const FleetOptions>;
 // shares one instance.
 SharedFleetOptions ShareFleetOptions(FleetOptions options);
 
-// Interns options, so units whose options are equal share one copy (the
-// instances of a template mostly are: at 100,000 units in bench/scale one
-// copy per unit was 16 MB). Forgets options that no one else holds any more
-// each time its size doubles. Not thread-safe.
-class FleetOptionsPool {
- public:
-  SharedFleetOptions Share(FleetOptions options);
-  size_t size() const { return pool_.size(); }
-
- private:
-  // Hash and equality by value, also against a plain FleetOptions.
-  struct ByValue {
-    using is_transparent = void;
-    static const FleetOptions& Of(const FleetOptions& o) { return o; }
-    static const FleetOptions& Of(const SharedFleetOptions& o) { return *o; }
-    template <typename T>
-    size_t operator()(const T& o) const {
-      return absl::Hash<FleetOptions>()(Of(o));
-    }
-    template <typename A, typename B>
-    bool operator()(const A& a, const B& b) const {
-      return Of(a) == Of(b);
-    }
-  };
-  absl::flat_hash_set<SharedFleetOptions, ByValue, ByValue> pool_;
-  size_t sweep_at_ = 64;
-};
+// Interns options: the instances of a template mostly have equal ones (at
+// 100,000 units in bench/scale one copy per unit was 16 MB).
+using FleetOptionsPool = InternPool<FleetOptions>;
 
 }  // namespace fleet

@@ -23,8 +23,6 @@ TEST(FleetOptionsPoolTest, EqualOptionsShareOneCopyAndDifferentOnesDoNot) {
   EXPECT_EQ(a.get(), b.get());
   EXPECT_NE(a.get(), c.get());
   EXPECT_EQ(*c, InRegion("west"));
-  // Units without options share the one empty instance, outside the pool.
-  EXPECT_EQ(pool.Share({}).get(), ShareFleetOptions({}).get());
   EXPECT_EQ(pool.size(), 2u);
 }
 
