@@ -114,27 +114,29 @@ absl::Status Engine::LoadLocked(std::vector<std::string>* warnings) {
   absl::StatusOr<RangeResult> units = store_->Range(kUnitsPrefix);
   if (!units.ok()) return units.status();
   for (const KeyValue& kv : units->kvs) {
-    UnitRecord record;
-    if (!record.unit.ParseFromString(kv.value)) {
+    v1::Unit unit;
+    if (!unit.ParseFromString(kv.value)) {
       return absl::DataLossError(absl::StrCat("store key ", kv.key, ": not a fleet.v1.Unit record"));
     }
-    if (kv.key != kUnitsPrefix + record.unit.name()) {
-      return absl::DataLossError(
-          absl::StrCat("store key ", kv.key, " holds unit \"", record.unit.name(), "\""));
+    if (kv.key != kUnitsPrefix + unit.name()) {
+      return absl::DataLossError(absl::StrCat("store key ", kv.key, " holds unit \"", unit.name(), "\""));
     }
-    record.unit.set_create_revision(kv.create_revision);
-    record.unit.set_mod_revision(kv.mod_revision);
-    absl::StatusOr<ParsedUnit> parsed = ParseUnit(record.unit.name(), record.unit.contents());
+    UnitRecord record{.contents = std::move(*unit.mutable_contents()),
+                      .hash = std::move(*unit.mutable_hash()),
+                      .desired_state = unit.desired_state(),
+                      .create_revision = kv.create_revision,
+                      .mod_revision = kv.mod_revision};
+    absl::StatusOr<ParsedUnit> parsed = ParseUnit(unit.name(), record.contents);
     if (parsed.ok()) {
       record.options = options_pool_.Share(std::move(parsed->options));
       record.is_template = parsed->name.IsTemplate();
     } else {
       record.schedulable = false;
-      warnings->push_back(absl::StrCat("unit ", record.unit.name(),
+      warnings->push_back(absl::StrCat("unit ", unit.name(),
                                                " is kept but not scheduled: its stored file no longer parses: ",
                                                parsed.status().message()));
     }
-    PutUnitLocked(std::move(record));
+    PutUnitLocked(unit.name(), std::move(record));
   }
 
   absl::StatusOr<RangeResult> schedule = store_->Range(kSchedulePrefix);
@@ -320,15 +322,12 @@ const GlobalSet& Engine::GlobalsLocked() {
   return *globals_;
 }
 
-void Engine::PutUnitLocked(UnitRecord record) {
-  const std::string name = record.unit.name();
+void Engine::PutUnitLocked(const std::string& name, UnitRecord record) {
   const bool ran = InScheduleLocked(name);
   MarkUnitMachinesDirtyLocked(name);  // where the old version runs
   std::optional<UnitView> view;
-  if (record.schedulable && !record.is_template && Runs(record.unit.desired_state())) {
-    view = UnitView{.name = name,
-                    .options = record.options,
-                    .create_revision = record.unit.create_revision()};
+  if (record.schedulable && !record.is_template && Runs(record.desired_state)) {
+    view = UnitView{.name = name, .options = record.options, .create_revision = record.create_revision};
   }
   // The scheduler sees a unit's view only. A change it cannot see (a start or
   // stop between loaded and launched, a file edited outside [X-Fleet]) needs
@@ -420,7 +419,7 @@ absl::StatusOr<v1::CreateUnitsResponse> Engine::CreateUnits(const v1::CreateUnit
   };
   v1::CreateUnitsResponse response;
   std::vector<int> writing;  // indexes of the units that change
-  std::vector<v1::Unit> written;
+  std::vector<UnitRecord> written;
   Transaction txn;
   for (int i = 0; i < count; ++i) {
     const v1::CreateUnitRequest& asked = request.units(i);
@@ -428,49 +427,45 @@ absl::StatusOr<v1::CreateUnitsResponse> Engine::CreateUnits(const v1::CreateUnit
     v1::CreateUnitResponse* answer = response.add_units();
     auto it = units_.find(names[i]);
     const UnitRecord* existing = it == units_.end() ? nullptr : &it->second;
-    v1::Unit unit;
-    if (existing != nullptr && existing->unit.hash() == parsed[i].hash) {
+    UnitRecord unit;
+    if (existing != nullptr && existing->hash == parsed[i].hash) {
       answer->set_created(false);
-      if (wanted == v1::DESIRED_STATE_UNSPECIFIED || wanted == existing->unit.desired_state()) {
-        *answer->mutable_unit() = existing->unit;
+      if (wanted == v1::DESIRED_STATE_UNSPECIFIED || wanted == existing->desired_state) {
+        *answer->mutable_unit() = UnitMessage(names[i], *existing);
         continue;  // same file, same state: nothing to do
       }
-      unit = existing->unit;
-      unit.set_desired_state(wanted);
+      unit.contents = existing->contents;
+      unit.hash = existing->hash;
+      unit.desired_state = wanted;
     } else {
       if (existing != nullptr && !asked.replace()) {
         return absl::AlreadyExistsError(absl::StrCat(
             "unit ", ShowName(names[i]), " already exists with other contents (stored hash ",
-            existing->unit.hash(), ", submitted hash ", parsed[i].hash,
+            existing->hash, ", submitted hash ", parsed[i].hash,
             "); destroy it first or ask to replace it"));
       }
-      unit.set_name(names[i]);
-      unit.set_contents(asked.contents());
-      unit.set_hash(parsed[i].hash);
-      DesiredState state = wanted;
-      if (state == v1::DESIRED_STATE_UNSPECIFIED) {
-        state = existing != nullptr ? existing->unit.desired_state() : v1::DESIRED_STATE_INACTIVE;
+      unit.contents = asked.contents();
+      unit.hash = parsed[i].hash;
+      unit.desired_state = wanted;
+      if (wanted == v1::DESIRED_STATE_UNSPECIFIED) {
+        unit.desired_state = existing != nullptr ? existing->desired_state : v1::DESIRED_STATE_INACTIVE;
       }
-      unit.set_desired_state(state);
       answer->set_created(existing == nullptr);
       answer->set_replaced(existing != nullptr);
     }
-    // The stored record carries no revisions: the store's own are the truth.
-    unit.clear_create_revision();
-    unit.clear_mod_revision();
     Compare unchanged;
     unchanged.key = kUnitsPrefix + names[i];
     unchanged.target = Compare::Target::kModRevision;
     unchanged.result = Compare::Result::kEqual;
-    unchanged.number = existing != nullptr ? existing->unit.mod_revision() : 0;
+    unchanged.number = existing != nullptr ? existing->mod_revision : 0;
     txn.compares.push_back(std::move(unchanged));
     Operation put;
     put.kind = Operation::Kind::kPut;
     put.key = kUnitsPrefix + names[i];
-    put.value = unit.SerializeAsString();
+    put.value = StoredValue(names[i], unit);
     txn.on_success.push_back(std::move(put));
     // Read before the commit releases mu_; the record is not touched after it.
-    unit.set_create_revision(existing != nullptr ? existing->unit.create_revision() : 0);
+    unit.create_revision = existing != nullptr ? existing->create_revision : 0;
     writing.push_back(i);
     written.push_back(std::move(unit));
   }
@@ -487,15 +482,13 @@ absl::StatusOr<v1::CreateUnitsResponse> Engine::CreateUnits(const v1::CreateUnit
   // reload waits for them: the records are as they were before the commit.
   for (size_t w = 0; w < writing.size(); ++w) {
     const int i = writing[w];
-    v1::Unit& unit = written[w];
-    if (unit.create_revision() == 0) unit.set_create_revision(result->revision);
-    unit.set_mod_revision(result->revision);
-    UnitRecord record;
-    record.unit = std::move(unit);
+    UnitRecord& record = written[w];
+    if (record.create_revision == 0) record.create_revision = result->revision;
+    record.mod_revision = result->revision;
     record.options = options_pool_.Share(std::move(parsed[i].options));
     record.is_template = parsed[i].name.IsTemplate();
-    *response.mutable_units(i)->mutable_unit() = record.unit;
-    PutUnitLocked(std::move(record));
+    *response.mutable_units(i)->mutable_unit() = UnitMessage(names[i], record);
+    PutUnitLocked(names[i], std::move(record));
   }
   return response;
 }
@@ -505,7 +498,7 @@ absl::StatusOr<v1::Unit> Engine::GetUnit(const std::string& name) {
   absl::MutexLock lock(&mu_);
   auto it = units_.find(name);
   if (it == units_.end()) return absl::NotFoundError(absl::StrCat("unit ", ShowName(name), " not found"));
-  return it->second.unit;
+  return UnitMessage(name, it->second);
 }
 
 absl::StatusOr<v1::ListUnitsResponse> Engine::ListUnits(const v1::ListUnitsRequest& request) {
@@ -523,7 +516,7 @@ absl::StatusOr<v1::ListUnitsResponse> Engine::ListUnits(const v1::ListUnitsReque
       break;
     }
     v1::Unit* unit = response.add_units();
-    *unit = record.unit;
+    *unit = UnitMessage(name, record);
     if (request.omit_contents()) unit->clear_contents();
   }
   return response;
@@ -570,27 +563,25 @@ absl::StatusOr<v1::SetUnitsDesiredStateResponse> Engine::SetUnitsDesiredState(
   for (const std::string& name : names) {
     auto it = units_.find(name);
     if (it == units_.end()) return absl::NotFoundError(absl::StrCat("unit ", ShowName(name), " not found"));
-    const v1::Unit& unit = it->second.unit;
-    if (it->second.is_template && Runs(wanted)) {
+    const UnitRecord& unit = it->second;
+    if (unit.is_template && Runs(wanted)) {
       return absl::FailedPreconditionError(
           absl::StrCat("unit ", ShowName(name), " is a template: it cannot be ", StateName(wanted),
                        "; start an instance of it instead"));
     }
-    if (unit.desired_state() == wanted) continue;
-    v1::Unit changed = unit;
-    changed.clear_create_revision();
-    changed.clear_mod_revision();
-    changed.set_desired_state(wanted);
+    if (unit.desired_state == wanted) continue;
+    UnitRecord changed = unit;
+    changed.desired_state = wanted;
     Compare unchanged;
     unchanged.key = kUnitsPrefix + name;
     unchanged.target = Compare::Target::kModRevision;
     unchanged.result = Compare::Result::kEqual;
-    unchanged.number = unit.mod_revision();
+    unchanged.number = unit.mod_revision;
     txn.compares.push_back(std::move(unchanged));
     Operation put;
     put.kind = Operation::Kind::kPut;
     put.key = kUnitsPrefix + name;
-    put.value = changed.SerializeAsString();
+    put.value = StoredValue(name, changed);
     txn.on_success.push_back(std::move(put));
     changing.push_back(name);
   }
@@ -607,13 +598,13 @@ absl::StatusOr<v1::SetUnitsDesiredStateResponse> Engine::SetUnitsDesiredState(
     // reload waits for them: the records are as they were before the commit.
     for (const std::string& name : changing) {
       UnitRecord record = units_.at(name);
-      record.unit.set_desired_state(wanted);
-      record.unit.set_mod_revision(result->revision);
-      PutUnitLocked(std::move(record));
+      record.desired_state = wanted;
+      record.mod_revision = result->revision;
+      PutUnitLocked(name, std::move(record));
     }
   }
   v1::SetUnitsDesiredStateResponse response;
-  for (const std::string& name : names) *response.add_units() = units_.at(name).unit;
+  for (const std::string& name : names) *response.add_units() = UnitMessage(name, units_.at(name));
   return response;
 }
 
@@ -630,7 +621,7 @@ absl::Status Engine::DestroyUnit(const std::string& name) {
   unchanged.key = kUnitsPrefix + name;
   unchanged.target = Compare::Target::kModRevision;
   unchanged.result = Compare::Result::kEqual;
-  unchanged.number = it->second.unit.mod_revision();
+  unchanged.number = it->second.mod_revision;
   txn.compares.push_back(unchanged);
   Operation del_unit;
   del_unit.kind = Operation::Kind::kDelete;
@@ -648,32 +639,32 @@ absl::Status Engine::DestroyUnit(const std::string& name) {
   return absl::OkStatus();
 }
 
-std::string Engine::UnscheduledReasonLocked(const UnitRecord& record) const {
+std::string Engine::UnscheduledReasonLocked(const std::string& name, const UnitRecord& record) const {
   if (!record.schedulable) return "its stored file no longer parses; submit it again";
   // A reason is served only while it is current: after a change the last
   // plan's reasons may be stale (a MachineOf= peer loaded since), and a
   // client that waits would end on them.
-  auto reason = unplaceable_.find(record.unit.name());
+  auto reason = unplaceable_.find(name);
   if (reason == unplaceable_.end() || reconcile_pending_) return "";
   return reason->second;
 }
 
-void Engine::FillStatusLocked(const UnitRecord& record, const std::string& machine_id,
-                              v1::UnitStatus* status) const {
-  status->set_name(record.unit.name());
-  status->set_desired_state(record.unit.desired_state());
-  status->set_hash(record.unit.hash());
+void Engine::FillStatusLocked(const std::string& name, const UnitRecord& record,
+                              const std::string& machine_id, v1::UnitStatus* status) const {
+  status->set_name(name);
+  status->set_desired_state(record.desired_state);
+  status->set_hash(record.hash);
   status->set_machine_id(machine_id);
   if (machine_id.empty()) {
-    status->set_unscheduled_reason(UnscheduledReasonLocked(record));
+    status->set_unscheduled_reason(UnscheduledReasonLocked(name, record));
   } else {
     auto machine = machines_.find(machine_id);
     if (machine != machines_.end()) {
-      auto found = machine->second.states.find(record.unit.name());
+      auto found = machine->second.states.find(name);
       if (found != machine->second.states.end()) {
         const ReportedState& reported = found->second;
         v1::UnitState* state = status->mutable_state();
-        state->set_name(record.unit.name());
+        state->set_name(name);
         state->set_machine_id(machine_id);
         state->set_load_state(reported.words->load_state);
         state->set_active_state(reported.words->active_state);
@@ -740,7 +731,7 @@ absl::Status Engine::ListUnitStates(const v1::ListUnitStatesRequest& request,
       break;
     }
     for (const std::string* machine_id : entry_machines) {
-      FillStatusLocked(record, *machine_id, response->add_units());
+      FillStatusLocked(name, record, *machine_id, response->add_units());
     }
     last_name = name;
   }
@@ -902,9 +893,9 @@ absl::StatusOr<AgentRoute> Engine::SendToUnitAgent(const std::string& name, cons
     runs_on.push_back(placed->second);
   }
   if (runs_on.empty()) {
-    std::string why = UnscheduledReasonLocked(record);
-    if (why.empty() && !Runs(record.unit.desired_state())) {
-      why = absl::StrCat("its desired state is ", StateName(record.unit.desired_state()));
+    std::string why = UnscheduledReasonLocked(name, record);
+    if (why.empty() && !Runs(record.desired_state)) {
+      why = absl::StrCat("its desired state is ", StateName(record.desired_state));
     }
     return absl::FailedPreconditionError(absl::StrCat("unit ", ShowName(name), " is not scheduled on any machine",
                                                       why.empty() ? "" : ": ", why));
@@ -944,7 +935,7 @@ absl::StatusOr<AgentRoute> Engine::SendToUnitAgent(const std::string& name, cons
   AgentRoute route;
   route.machine_id = chosen;
   route.session = target->second.session;
-  FillStatusLocked(record, chosen, &route.status);
+  FillStatusLocked(name, record, chosen, &route.status);
   on_route(route);
   target->second.channel->Send(std::move(message));
   return route;
@@ -1040,6 +1031,24 @@ absl::Status Engine::ReconcileLocked() {
   return absl::OkStatus();
 }
 
+v1::Unit Engine::UnitMessage(const std::string& name, const UnitRecord& record) {
+  v1::Unit unit;
+  unit.set_name(name);
+  unit.set_contents(record.contents);
+  unit.set_hash(record.hash);
+  unit.set_desired_state(record.desired_state);
+  unit.set_create_revision(record.create_revision);
+  unit.set_mod_revision(record.mod_revision);
+  return unit;
+}
+
+std::string Engine::StoredValue(const std::string& name, const UnitRecord& record) {
+  v1::Unit unit = UnitMessage(name, record);
+  unit.clear_create_revision();
+  unit.clear_mod_revision();
+  return unit.SerializeAsString();
+}
+
 bool Engine::SetHas(const UnitSet& set, std::string_view name) {
   auto it = std::lower_bound(set.begin(), set.end(), name, kEntryBefore);
   return it != set.end() && it->name == name;
@@ -1047,7 +1056,7 @@ bool Engine::SetHas(const UnitSet& set, std::string_view name) {
 
 Engine::SetEntry Engine::EntryOf(const std::string& name, const UnitRecord& record) {
   return SetEntry{
-      .name = name, .hash = record.unit.hash(), .desired_state = record.unit.desired_state()};
+      .name = name, .hash = record.hash, .desired_state = record.desired_state};
 }
 
 const absl::flat_hash_set<std::string>& Engine::ScheduledOnLocked(const std::string& machine_id) const {
@@ -1072,7 +1081,7 @@ v1::ScheduledUnit Engine::ScheduledUnitLocked(const SetEntry& entry) {
   scheduled.set_hash(entry.hash);
   scheduled.set_desired_state(entry.desired_state);
   auto unit = units_.find(entry.name);
-  if (unit != units_.end()) scheduled.set_contents(unit->second.unit.contents());
+  if (unit != units_.end()) scheduled.set_contents(unit->second.contents);
   return scheduled;
 }
 

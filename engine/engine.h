@@ -248,12 +248,24 @@ class Engine {
   void Shutdown();
 
  private:
+  // A stored unit but for its name, which is its key in units_ (a v1::Unit
+  // held the name again and allocated each of its strings apart: 266 bytes
+  // of heap per unit at 100,000 units).
   struct UnitRecord {
-    fleet::v1::Unit unit;
+    std::string contents;
+    std::string hash;
+    fleet::v1::DesiredState desired_state = fleet::v1::DESIRED_STATE_INACTIVE;
+    int64_t create_revision = 0;
+    int64_t mod_revision = 0;
     SharedFleetOptions options = ShareFleetOptions({});  // shared with its view in snapshot_
     bool is_template = false;
     bool schedulable = true;  // false when the stored file no longer parses
   };
+  // The API's form of unit `name`, stored as `record`.
+  static fleet::v1::Unit UnitMessage(const std::string& name, const UnitRecord& record);
+  // The store's value for it: a v1::Unit without revisions (the store's own
+  // are the truth).
+  static std::string StoredValue(const std::string& name, const UnitRecord& record);
   // One unit of a machine's desired set: what decides whether the agent must
   // be told again (the file itself stays in units_, shared by all machines).
   struct SetEntry {
@@ -340,7 +352,7 @@ class Engine {
 
   // Inserts/replaces `record` in memory and the snapshot; marks machines
   // dirty; asks for a reconcile pass when the unit runs, ran or is scheduled.
-  void PutUnitLocked(UnitRecord record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PutUnitLocked(const std::string& name, UnitRecord record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether the scheduler sees `name`: in the snapshot's units or schedule.
   bool InScheduleLocked(const std::string& name) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void EraseUnitLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -390,14 +402,14 @@ class Engine {
   fleet::v1::ScheduledUnit ScheduledUnitLocked(const SetEntry& entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string MachineOfSession(int64_t session) ABSL_LOCKS_EXCLUDED(beat_mu_);
-  // Why `record`'s unit runs nowhere: its stored file no longer parses, or
+  // Why unit `name`, stored as `record`, runs nowhere: its stored file no longer parses, or
   // what the last plan said ("" when it said nothing, or when a change since
   // may have made it stale).
-  std::string UnscheduledReasonLocked(const UnitRecord& record) const
+  std::string UnscheduledReasonLocked(const std::string& name, const UnitRecord& record) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Fills `status` (empty) with the ListUnitStates entry of `record` on
-  // `machine_id` ("" = not placed).
-  void FillStatusLocked(const UnitRecord& record, const std::string& machine_id,
+  // Fills `status` (empty) with the ListUnitStates entry of unit `name`,
+  // stored as `record`, on `machine_id` ("" = not placed).
+  void FillStatusLocked(const std::string& name, const UnitRecord& record, const std::string& machine_id,
                         fleet::v1::UnitStatus* status) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Store* const store_;
