@@ -1055,8 +1055,7 @@ bool Engine::SetHas(const UnitSet& set, std::string_view name) {
 }
 
 Engine::SetEntry Engine::EntryOf(const std::string& name, const UnitRecord& record) {
-  return SetEntry{
-      .name = name, .hash = record.hash, .desired_state = record.desired_state};
+  return SetEntry{.name = name, .mod_revision = record.mod_revision};
 }
 
 const absl::flat_hash_set<std::string>& Engine::ScheduledOnLocked(const std::string& machine_id) const {
@@ -1076,12 +1075,12 @@ Engine::UnitSet Engine::ComputeSetLocked(const std::string& machine_id) {
 }
 
 v1::ScheduledUnit Engine::ScheduledUnitLocked(const SetEntry& entry) {
+  const UnitRecord& record = units_.at(entry.name);  // entries are made from units_ under mu_
   v1::ScheduledUnit scheduled;
   scheduled.set_name(entry.name);
-  scheduled.set_hash(entry.hash);
-  scheduled.set_desired_state(entry.desired_state);
-  auto unit = units_.find(entry.name);
-  if (unit != units_.end()) scheduled.set_contents(unit->second.contents);
+  scheduled.set_hash(record.hash);
+  scheduled.set_desired_state(record.desired_state);
+  scheduled.set_contents(record.contents);
   return scheduled;
 }
 

@@ -267,11 +267,13 @@ class Engine {
   // are the truth).
   static std::string StoredValue(const std::string& name, const UnitRecord& record);
   // One unit of a machine's desired set: what decides whether the agent must
-  // be told again (the file itself stays in units_, shared by all machines).
+  // be told again. Every change of a unit's file or desired state is a store
+  // write, so its mod revision says whether the agent has the current
+  // version; what it is stays in units_, shared by all machines (a copy of
+  // the hash and state here was about 100 bytes per unit placed).
   struct SetEntry {
     std::string name;
-    std::string hash;
-    fleet::v1::DesiredState desired_state = fleet::v1::DESIRED_STATE_UNSPECIFIED;
+    int64_t mod_revision = 0;
     bool operator==(const SetEntry&) const = default;
   };
   // A machine's desired set, sorted by name: it is computed in that order
