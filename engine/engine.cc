@@ -462,7 +462,7 @@ absl::StatusOr<v1::CreateUnitsResponse> Engine::CreateUnits(const v1::CreateUnit
     Operation put;
     put.kind = Operation::Kind::kPut;
     put.key = kUnitsPrefix + names[i];
-    put.value = StoredValue(names[i], unit);
+    put.value = StoredValue(names[i], unit, unit.desired_state);
     txn.on_success.push_back(std::move(put));
     // Read before the commit releases mu_; the record is not touched after it.
     unit.create_revision = existing != nullptr ? existing->create_revision : 0;
@@ -570,8 +570,6 @@ absl::StatusOr<v1::SetUnitsDesiredStateResponse> Engine::SetUnitsDesiredState(
                        "; start an instance of it instead"));
     }
     if (unit.desired_state == wanted) continue;
-    UnitRecord changed = unit;
-    changed.desired_state = wanted;
     Compare unchanged;
     unchanged.key = kUnitsPrefix + name;
     unchanged.target = Compare::Target::kModRevision;
@@ -581,7 +579,7 @@ absl::StatusOr<v1::SetUnitsDesiredStateResponse> Engine::SetUnitsDesiredState(
     Operation put;
     put.kind = Operation::Kind::kPut;
     put.key = kUnitsPrefix + name;
-    put.value = StoredValue(name, changed);
+    put.value = StoredValue(name, unit, wanted);
     txn.on_success.push_back(std::move(put));
     changing.push_back(name);
   }
@@ -1042,8 +1040,10 @@ v1::Unit Engine::UnitMessage(const std::string& name, const UnitRecord& record) 
   return unit;
 }
 
-std::string Engine::StoredValue(const std::string& name, const UnitRecord& record) {
+std::string Engine::StoredValue(const std::string& name, const UnitRecord& record,
+                                v1::DesiredState desired_state) {
   v1::Unit unit = UnitMessage(name, record);
+  unit.set_desired_state(desired_state);
   unit.clear_create_revision();
   unit.clear_mod_revision();
   return unit.SerializeAsString();

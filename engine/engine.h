@@ -263,9 +263,10 @@ class Engine {
   };
   // The API's form of unit `name`, stored as `record`.
   static fleet::v1::Unit UnitMessage(const std::string& name, const UnitRecord& record);
-  // The store's value for it: a v1::Unit without revisions (the store's own
-  // are the truth).
-  static std::string StoredValue(const std::string& name, const UnitRecord& record);
+  // The store's value for it, with `desired_state` (which a write is about to
+  // give it): a v1::Unit without revisions (the store's own are the truth).
+  static std::string StoredValue(const std::string& name, const UnitRecord& record,
+                                 fleet::v1::DesiredState desired_state);
   // One unit of a machine's desired set: what decides whether the agent must
   // be told again. Every change of a unit's file or desired state is a store
   // write, so its mod revision says whether the agent has the current
