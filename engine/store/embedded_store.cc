@@ -803,14 +803,14 @@ absl::Status EmbeddedStore::TakeSnapshot() {
   }
   flush(RecordTag::kSnapLeases, true);
   chunk.assign(1, static_cast<char>(RecordTag::kSnapKvs));
-  for (const auto& [key, kv] : kvs_) {
+  for (const auto& [key, entry] : kvs_) {
     Encoder e(&chunk);
     e.Bytes(key);
-    e.Bytes(kv.value);
-    e.Signed(kv.create_revision);
-    e.Signed(kv.mod_revision);
-    e.Signed(kv.version);
-    e.Signed(kv.lease);
+    e.Bytes(entry.value);
+    e.Signed(entry.create_revision);
+    e.Signed(entry.mod_revision);
+    e.Signed(entry.version);
+    e.Signed(entry.lease);
     flush(RecordTag::kSnapKvs, false);
   }
   flush(RecordTag::kSnapKvs, true);
