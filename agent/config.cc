@@ -6,7 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/tls/credentials.h"
+#include "common/tls/material.h"
 #include "yaml-cpp/yaml.h"
 
 namespace fleet::agent {

@@ -13,18 +13,19 @@
 // waited longer after an outage would find its units moved. An engine that
 // ends the stream with UNAVAILABLE and names the leader (trailing metadata
 // "fleet-leader: HOST:PORT") is left for that leader at once. The transport is
-// EngineLinkOptions::credentials (mutual TLS from
-// fleet::tls::MakeChannelCredentials in fleet-agent; plaintext only when the
-// caller passes none, i.e. fleet-agent --insecure and tests).
+// mutual TLS when EngineLinkOptions::tls is set (fleet-agent builds it from
+// its TLS files), plaintext only when it is not (--insecure, tests).
 //
-// The link has no thread of its own: the stream is gRPC's callback API and the
-// heartbeat and reconnect waits are grpc::Alarms, all run on gRPC's shared
-// threads. So a process can hold thousands of links (bench/scale's hollow
-// agents) on a few threads. Thread-safe.
+// The stream is a GrpcStream (agent/transport), not gRPC's client library,
+// which would cost the agent several MiB of resident code for one call. The
+// link runs on an EventLoop, its own or one shared with other links
+// (bench/scale's hollow agents: thousands of links on a few threads).
+// Thread-safe; Stop (and the destructor) must not run on the loop thread.
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,10 +33,12 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/status/status.h"
 #include "agent/backoff.h"
-#include "fleet/v1/agent.grpc.pb.h"
-#include "grpcpp/alarm.h"
-#include "grpcpp/grpcpp.h"
+#include "agent/transport/client_tls.h"
+#include "agent/transport/event_loop.h"
+#include "agent/transport/grpc_stream.h"
+#include "fleet/v1/agent.pb.h"
 
 namespace fleet::agent {
 
@@ -45,8 +48,15 @@ struct EngineLinkOptions {
   absl::Duration initial_backoff = absl::Milliseconds(200);
   absl::Duration max_backoff = absl::Seconds(30);  // and at most one heartbeat interval
   uint64_t seed = 0;  // of the backoff jitter
-  // Of every channel to an engine; nullptr = plaintext (grpc::InsecureChannelCredentials).
-  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // Of every connection to an engine; nullptr = plaintext.
+  std::shared_ptr<const ClientTls> tls;
+  // The loop the link runs on, shared with other links; nullptr = a loop of
+  // the link's own. Must outlive the link.
+  EventLoop* loop = nullptr;
+  // For bench/scale's counts of what agents receive: called on the loop
+  // thread with each Register sent and each message received. Empty = none.
+  std::function<void(const fleet::v1::Register&)> observe_register;
+  std::function<void(const fleet::v1::EngineMessage&)> observe_message;
 };
 
 // The trailing-metadata key by which a follower names the leader.
@@ -57,12 +67,12 @@ class EngineLink {
   // Called for each new stream, while Send() is held off; must be thread-safe
   // and must not call Send().
   using RegisterFn = std::function<fleet::v1::Register()>;
-  // Called for each message from the engine, in order, on a gRPC thread; must
-  // not block (it is a callback reaction).
+  // Called for each message from the engine, in order, on the loop thread;
+  // must not block.
   using MessageFn = std::function<void(const fleet::v1::EngineMessage&)>;
-  // Called on a gRPC thread when a stream ends (status of the stream); must
+  // Called on the loop thread when a stream ends (status of the stream); must
   // not block.
-  using LostFn = std::function<void(const std::string& engine, const grpc::Status&)>;
+  using LostFn = std::function<void(const std::string& engine, const absl::Status& status)>;
 
   EngineLink(EngineLinkOptions options, RegisterFn on_register, MessageFn on_message,
              LostFn on_lost);
@@ -85,44 +95,44 @@ class EngineLink {
   static constexpr size_t kMaxQueuedBytes = 4 << 20;
 
  private:
-  class Stream;
+  // On the loop thread from here on.
   // Opens a stream to the next engine (the leader named last, or the next in
   // turn). Called from Start and from the reconnect wait.
   void Connect();
-  // Stream's OnDone: schedules the reconnect.
-  void StreamDone(const std::string& engine, const grpc::Status& status, std::string leader,
-                  bool got_message);
-  // Sets an alarm that runs `fn(ok)` after `after`; every one runs before Stop returns.
-  void SetAlarmLocked(absl::Duration after, std::function<void(bool)> fn)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Stream's OnReadDone: a message from the engine.
-  void MessageArrived(const fleet::v1::EngineMessage& message);
-  // The heartbeat alarm of stream `serial`: queues a beat, sets the next one.
+  // The stream ended: schedules the reconnect.
+  void StreamDone(uint64_t serial, const std::string& engine, const absl::Status& status,
+                  const std::map<std::string, std::string>& trailers);
+  // A message from the engine on stream `serial`.
+  absl::Status MessageArrived(uint64_t serial, absl::string_view bytes);
+  // The heartbeat of stream `serial`: queues a beat, sets the next one.
   void HeartbeatDue(uint64_t serial);
-  // Sets the alarm for stream `serial`'s next heartbeat, one interval from now.
-  void ArmHeartbeatLocked(uint64_t serial) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ArmHeartbeat(uint64_t serial);
+  void Shutdown();  // Stop's part on the loop
 
   const EngineLinkOptions options_;
   const RegisterFn on_register_;
   const MessageFn on_message_;
   const LostFn on_lost_;
+  std::unique_ptr<EventLoop> own_loop_;  // when options_.loop is nullptr
+  EventLoop* const loop_;
 
+  // The stream Send writes to; null between streams.
   absl::Mutex mu_;
+  std::shared_ptr<GrpcStream> stream_ ABSL_GUARDED_BY(mu_);
   bool started_ ABSL_GUARDED_BY(mu_) = false;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  // The stream now (also once ended, until the next one replaces it), and
-  // whether gRPC still holds it (OnDone not yet run).
-  std::shared_ptr<Stream> stream_ ABSL_GUARDED_BY(mu_);
-  bool stream_live_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t stream_serial_ ABSL_GUARDED_BY(mu_) = 0;
-  // Alarms set; their callbacks have not finished yet.
-  std::vector<std::unique_ptr<grpc::Alarm>> alarms_ ABSL_GUARDED_BY(mu_);
-  int alarms_pending_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_);
-  Backoff backoff_ ABSL_GUARDED_BY(mu_);
-  size_t next_engine_ ABSL_GUARDED_BY(mu_) = 0;
-  std::string redirect_ ABSL_GUARDED_BY(mu_);
-  int redirects_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Loop thread only.
+  bool stopping_ = false;
+  uint64_t stream_serial_ = 0;
+  bool got_message_ = false;  // on the current stream
+  EventLoop::TimerId heartbeat_timer_ = 0;
+  EventLoop::TimerId reconnect_timer_ = 0;
+  absl::Duration heartbeat_interval_;
+  Backoff backoff_;
+  size_t next_engine_ = 0;
+  std::string redirect_;
+  int redirects_ = 0;
 };
 
 }  // namespace fleet::agent

@@ -16,7 +16,8 @@
 #include "common/cli.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "common/tls/credentials.h"
+#include "agent/transport/client_tls.h"
+#include "common/tls/material.h"
 #include "common/version.h"
 
 namespace {
@@ -104,20 +105,22 @@ int main(int argc, char** argv) {
   if (config.engines.empty()) return Fail(absl::InvalidArgumentError("--engine is required"));
   if (absl::Status s = fleet::agent::ValidateTls(config); !s.ok()) return Usage(s);
   // Signals are taken by a thread with sigwait, so the loop shuts down cleanly.
-  // Blocked before any thread starts: making gRPC credentials starts gRPC's
-  // threads, and a thread without the mask would die of SIGTERM.
+  // Blocked before any thread starts (the engine link's loop is one), since a
+  // thread without the mask would die of SIGTERM.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  std::shared_ptr<grpc::ChannelCredentials> credentials;  // nullptr = plaintext
+  std::shared_ptr<const fleet::agent::ClientTls> tls;  // nullptr = plaintext
   if (!config.insecure) {
-    auto tls = fleet::tls::MakeChannelCredentials(
+    auto material = fleet::tls::LoadTlsFiles(
         {.ca_file = config.ca_file, .cert_file = config.cert_file, .key_file = config.key_file});
-    if (!tls.ok()) return Fail(tls.status());
-    credentials = *tls;
+    if (!material.ok()) return Fail(material.status());
+    auto client = fleet::agent::ClientTls::Create(*material);
+    if (!client.ok()) return Fail(client.status());
+    tls = *std::move(client);
   }
   auto machine_id = fleet::agent::ResolveMachineId(config.machine_id, "/etc/machine-id");
   if (!machine_id.ok()) return Fail(machine_id.status());
@@ -137,7 +140,7 @@ int main(int argc, char** argv) {
   for (const auto& [key, value] : config.metadata) (*options.machine.mutable_metadata())[key] = value;
   options.link.engines = config.engines;
   options.link.seed = std::hash<std::string>{}(*machine_id);
-  options.link.credentials = credentials;
+  options.link.tls = tls;
   options.resync_interval = config.resync_interval;
   options.journal = fleet::agent::SdJournalOpener(config.systemd == fleet::agent::BusKind::kUser
                                                       ? fleet::agent::JournalScope::kUser

@@ -73,11 +73,10 @@ absl::Status AgentRunner::Start() {
         }
         manager_->Wake();
       },
-      [this](const std::string& engine, const grpc::Status& status) {
+      [this](const std::string& engine, const absl::Status& status) {
         // The engine forgot the requests of that stream.
         journal_->CancelAll();
-        LogWarning("stream to engine %s ended: %s %s; units keep running", engine,
-                   std::to_string(static_cast<int>(status.error_code())), status.error_message());
+        LogWarning("stream to engine %s ended: %s; units keep running", engine, status.ToString());
       });
   link_->Start();
   return absl::OkStatus();

@@ -7,19 +7,16 @@
 // Hollow agents: each is the agent's own AgentRunner (the same Agent,
 // EngineLink and planner the fleet-agent binary runs) on a FakeManager, with
 // its own machine id, metadata (region=r{i%4}, disk=ssd on every third,
-// hdd otherwise) and its own stream. The link has no thread (gRPC's callback
-// API and alarms); the runners are turned by a HollowLoop of one thread per
-// core (AgentRunner's Start/Turn/Finish: the turns fleet-agent's Run makes on
-// its own thread). So 10,000 agents need a few dozen threads, not one or more
-// each. Each agent has its own grpc::Channel (gRPC's global subchannel pool
-// lets channels to one address share a connection; spreading the large
-// preset's agents over 100 connections made their heartbeats later, not
-// sooner).
+// hdd otherwise) and its own stream on its own connection, as real agents on
+// their hosts have. The links share two EventLoops (a link holds a socket, not
+// a thread); the runners are turned by a HollowLoop of one thread per core
+// (AgentRunner's Start/Turn/Finish: the turns fleet-agent's Run makes on its
+// own thread). So 10,000 agents need a few threads, not one or more each.
 //
-// What each agent receives is counted on the agent side by a global gRPC
-// client interceptor: it learns the machine of a Connect stream from the
-// Register the agent sends and counts every EngineMessage that arrives on it
-// (messages, serialized bytes, scheduled units).
+// What each agent receives is counted on the agent side, through the link's
+// observe_register and observe_message hooks: every EngineMessage that
+// arrives (messages, serialized bytes, scheduled units) and every Register
+// sent.
 //
 // A run (medians over --runs):
 //   1. start fleet-engine (embedded store in a temp dir, or --etcd-endpoints)
@@ -96,15 +93,13 @@
 #include "fleet/v1/fleet.grpc.pb.h"
 #include "fleet/v1/fleet.pb.h"
 #include "grpcpp/grpcpp.h"
-#include "grpcpp/support/client_interceptor.h"
-#include "grpcpp/support/interceptor.h"
 
 namespace {
 
 using fleet::v1::DesiredState;
 
 // ---------------------------------------------------------------------------
-// What each hollow agent receives, counted by a client interceptor.
+// What each hollow agent receives, counted through its link's observer hooks.
 
 struct Received {
   int64_t messages = 0;   // EngineMessages of any kind
@@ -113,8 +108,8 @@ struct Received {
   int64_t registers = 0;  // streams on which the agent sent Register
 };
 
-// Counters per machine id and in total. Thread-safe (one mutex; the
-// interceptor takes it once per message).
+// Counters per machine id and in total. Thread-safe (one mutex, taken once
+// per message).
 class Observer {
  public:
   // Forgets everything; `ids` are the machines to count (others are ignored).
@@ -190,51 +185,7 @@ class Observer {
   Received total_ ABSL_GUARDED_BY(mu_);
 };
 
-Observer* observer = nullptr;  // set once in main, before any RPC
-
-constexpr char kConnectMethod[] = "/fleet.v1.AgentService/Connect";
-
-// One per RPC. On an agent's Connect stream: the machine id from the Register
-// it sends, then every EngineMessage received. Other RPCs pass through.
-class ObservingInterceptor final : public grpc::experimental::Interceptor {
- public:
-  explicit ObservingInterceptor(bool agent_stream) : agent_stream_(agent_stream) {}
-
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    using Hook = grpc::experimental::InterceptionHookPoints;
-    if (agent_stream_) {
-      if (methods->QueryInterceptionHookPoint(Hook::PRE_SEND_MESSAGE)) {
-        const auto* message = static_cast<const fleet::v1::AgentMessage*>(methods->GetSendMessage());
-        if (message != nullptr && message->has_register_()) {
-          // The Register is the stream's first write, started before its
-          // first read, so this happens-before every POST_RECV_MESSAGE of it.
-          machine_ = message->register_().machine().id();
-          observer->OnRegister(machine_);
-        }
-      }
-      if (methods->QueryInterceptionHookPoint(Hook::POST_RECV_MESSAGE)) {
-        const auto* message = static_cast<const fleet::v1::EngineMessage*>(methods->GetRecvMessage());
-        if (message != nullptr && !machine_.empty()) observer->OnMessage(machine_, *message);
-      }
-    }
-    methods->Proceed();
-  }
-
- private:
-  const bool agent_stream_;
-  std::string machine_;
-};
-
-class ObservingFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
- public:
-  grpc::experimental::Interceptor* CreateClientInterceptor(
-      grpc::experimental::ClientRpcInfo* info) override {
-    // gRPC adds what the global factory returns without a null check: always
-    // return an interceptor.
-    return new ObservingInterceptor(info->method() != nullptr &&
-                                    std::string(info->method()) == kConnectMethod);
-  }
-};
+Observer* observer = nullptr;  // set once in main, before any agent starts
 
 // ---------------------------------------------------------------------------
 // /proc figures.
@@ -476,7 +427,8 @@ class HollowLoop {
 
 class HollowAgent {
  public:
-  HollowAgent(int index, const std::string& engine_address, const fleet::Clock* clock, HollowLoop* loop)
+  HollowAgent(int index, const std::string& engine_address, const fleet::Clock* clock, HollowLoop* loop,
+              fleet::agent::EventLoop* link_loop)
       : id_(MachineId(index)), manager_(clock), loop_(loop) {
     fleet::agent::AgentRunnerOptions options;
     options.machine.set_id(id_);
@@ -487,6 +439,11 @@ class HollowAgent {
     options.machine.set_agent_version("hollow");
     options.link.engines = {engine_address};
     options.link.seed = static_cast<uint64_t>(index) + 1;
+    options.link.loop = link_loop;
+    options.link.observe_register = [this](const fleet::v1::Register&) { observer->OnRegister(id_); };
+    options.link.observe_message = [this](const fleet::v1::EngineMessage& message) {
+      observer->OnMessage(id_, message);
+    };
     options.journal = [](const std::string&)
         -> absl::StatusOr<std::unique_ptr<fleet::agent::JournalReader>> {
       return absl::UnavailableError("a hollow agent has no journal");
@@ -790,9 +747,12 @@ absl::StatusOr<Figures> RunOnce(const Config& config, int run) {
 
   fleet::RealClock clock;
   HollowLoop loop(static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
+  std::vector<std::unique_ptr<fleet::agent::EventLoop>> link_loops;
+  for (int i = 0; i < 2; ++i) link_loops.push_back(std::make_unique<fleet::agent::EventLoop>());
   std::vector<std::unique_ptr<HollowAgent>> agents;
   for (int i = 0; i < config.machines; ++i) {
-    agents.push_back(std::make_unique<HollowAgent>(i, address, &clock, &loop));
+    agents.push_back(std::make_unique<HollowAgent>(i, address, &clock, &loop,
+                                                   link_loops[i % link_loops.size()].get()));
     if (absl::Status s = agents.back()->Start(); !s.ok()) return s;
   }
   // Each agent's first message is its (empty) full schedule.
@@ -1129,8 +1089,6 @@ int main(int argc, char** argv) {
   fleet::SetLogLevel(fleet::LogPriority::kError);
   Observer the_observer;
   observer = &the_observer;
-  // Owned by gRPC from here on (it is never unregistered).
-  grpc::experimental::RegisterGlobalClientInterceptorFactory(new ObservingFactory());
 
   std::vector<Figures> runs;
   for (int run = 1; run <= config.runs; ++run) {

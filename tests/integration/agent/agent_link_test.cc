@@ -138,7 +138,7 @@ TEST_F(AgentLinkTest, StopEndsTheReconnectWaitAtOnce) {
   absl::Notification lost;
   EngineLink link(
       options, [] { return fleet::v1::Register(); }, [](const fleet::v1::EngineMessage&) {},
-      [&lost](const std::string&, const grpc::Status&) {
+      [&lost](const std::string&, const absl::Status&) {
         if (!lost.HasBeenNotified()) lost.Notify();
       });
   link.Start();
@@ -149,6 +149,55 @@ TEST_F(AgentLinkTest, StopEndsTheReconnectWaitAtOnce) {
   absl::Time before = absl::Now();
   link.Stop();
   EXPECT_LT(absl::Now() - before, kTimeout) << "Stop waited for the reconnect";
+}
+
+TEST_F(AgentLinkTest, LargeMessagesArriveWholeAndOneOverTheLimitEndsTheStream) {
+  FakeEngine engine;
+  std::string address = engine.Start();
+  ASSERT_FALSE(address.empty());
+  EngineLinkOptions options;
+  options.engines = {address};
+  options.initial_backoff = options.max_backoff = absl::Hours(1);  // one stream only
+  absl::Mutex mu;
+  std::vector<size_t> sizes;  // of every unit file received
+  absl::Status lost = absl::UnknownError("not ended");
+  absl::Notification ended;
+  EngineLink link(
+      options, [] { return fleet::v1::Register(); },
+      [&](const fleet::v1::EngineMessage& message) {
+        absl::MutexLock lock(&mu);
+        for (const auto& unit : message.delta().upserts()) sizes.push_back(unit.contents().size());
+      },
+      [&](const std::string&, const absl::Status& status) {
+        if (ended.HasBeenNotified()) return;
+        lost = status;
+        ended.Notify();
+      });
+  link.Start();
+  ASSERT_TRUE(engine.WaitFor([](const FakeEngine::View& v) { return v.connected == 1; }, kTimeout));
+
+  // 3 MiB in one message: many HTTP/2 frames, beyond the default windows.
+  std::vector<fleet::v1::ScheduledUnit> big;
+  for (int i = 0; i < 3; ++i) {
+    big.push_back(MakeScheduledUnit("big-" + std::to_string(i) + ".service", std::string(1 << 20, 'a' + i),
+                                    fleet::v1::DESIRED_STATE_LAUNCHED));
+  }
+  engine.UpsertMany(big);
+  {
+    absl::MutexLock lock(&mu);
+    auto three = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return sizes.size() == 3; };
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(&three), kTimeout));
+    EXPECT_EQ(sizes, (std::vector<size_t>{1 << 20, 1 << 20, 1 << 20}));
+  }
+  EXPECT_FALSE(ended.HasBeenNotified());
+
+  // Over GrpcStream::kMaxReceiveMessageBytes (gRPC's default for clients).
+  engine.Upsert(MakeScheduledUnit("huge.service", std::string(5 << 20, 'h'), fleet::v1::DESIRED_STATE_LAUNCHED));
+  ASSERT_TRUE(ended.WaitForNotificationWithTimeout(kTimeout));
+  EXPECT_EQ(lost.code(), absl::StatusCode::kResourceExhausted) << lost;
+  EXPECT_NE(lost.message().find("at most 4194304 are accepted"), absl::string_view::npos) << lost;
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(sizes.size(), 3u);
 }
 
 // The loop in parts, as bench/scale's hollow agents drive it: the caller turns

@@ -1,7 +1,9 @@
 // Mutual TLS between a client and a gRPC server that serves the real
 // fleet.v1.Fleet and fleet.v1.AgentService interfaces (trivial in-test
 // handlers), with credentials from common/tls and certificates from
-// scripts/pki: who gets in, who is refused, and what the refusal says.
+// scripts/pki: who gets in, who is refused, and what the refusal says. The
+// clients are gRPC's, and the agent's own engine link (agent/transport's
+// OpenSSL and HTTP/2, not gRPC's client).
 
 #include <stdlib.h>
 
@@ -12,6 +14,8 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "agent/engine_link.h"
+#include "agent/transport/client_tls.h"
 #include "common/tls/credentials.h"
 #include "common/tls/identity.h"
 #include "fleet/v1/agent.grpc.pb.h"
@@ -230,6 +234,46 @@ class TlsTest : public ::testing::Test {
     return stream->Finish();
   }
 
+  // What the agent's engine link saw on its first stream to `target` (the
+  // server's port appended) as machine m1: the schedule, and how it ended.
+  struct LinkOutcome {
+    bool got_schedule = false;
+    absl::Status status = absl::UnknownError("the stream did not end");
+  };
+  LinkOutcome AgentLink(const std::string& host, const TlsFiles* files) {
+    fleet::agent::EngineLinkOptions options;
+    options.engines = {host + ":" + std::to_string(port_)};
+    options.initial_backoff = options.max_backoff = absl::Hours(1);  // one stream only
+    if (files != nullptr) {
+      absl::StatusOr<TlsMaterial> material = LoadTlsFiles(*files);
+      EXPECT_TRUE(material.ok()) << material.status();
+      if (!material.ok()) return {};
+      auto tls = fleet::agent::ClientTls::Create(*material);
+      EXPECT_TRUE(tls.ok()) << tls.status();
+      if (!tls.ok()) return {};
+      options.tls = *tls;
+    }
+    LinkOutcome outcome;
+    absl::Notification ended;
+    fleet::agent::EngineLink link(
+        options,
+        [] {
+          fleet::v1::Register hello;
+          hello.mutable_machine()->set_id("m1");
+          return hello;
+        },
+        [&outcome](const fleet::v1::EngineMessage& message) { outcome.got_schedule |= message.has_full(); },
+        [&](const std::string&, const absl::Status& status) {
+          if (ended.HasBeenNotified()) return;
+          outcome.status = status;
+          ended.Notify();
+        });
+    link.Start();
+    EXPECT_TRUE(ended.WaitForNotificationWithTimeout(absl::Seconds(20)));
+    link.Stop();
+    return outcome;
+  }
+
   static std::string* dir_;
   Calls calls_;
   TestFleet fleet_{&calls_};
@@ -374,6 +418,55 @@ TEST_F(TlsTest, UnknownMethodIsRefusedBeforeTheServer) {
   done.WaitForNotification();
   EXPECT_EQ(result.error_code(), grpc::StatusCode::PERMISSION_DENIED) << result.error_message();
   EXPECT_THAT(result.error_message(), HasSubstr("not a method this server authorizes"));
+}
+
+TEST_F(TlsTest, AgentLinkRegistersOverMutualTls) {
+  TlsFiles files = Files("ca", "agent-m1");
+  LinkOutcome outcome = AgentLink("127.0.0.1", &files);
+  EXPECT_TRUE(outcome.status.ok()) << outcome.status;  // the test server ends the call after one reply
+  EXPECT_TRUE(outcome.got_schedule);
+  EXPECT_EQ(calls_.LastCaller(), "agent (machine m1)");
+}
+
+TEST_F(TlsTest, AgentLinkChecksTheEngineByItsDnsName) {
+  // The engine's certificate names DNS:localhost; "localhost" may also
+  // resolve to ::1, where nothing listens, before 127.0.0.1.
+  TlsFiles files = Files("ca", "agent-m1");
+  LinkOutcome outcome = AgentLink("localhost", &files);
+  EXPECT_TRUE(outcome.status.ok()) << outcome.status;
+  EXPECT_TRUE(outcome.got_schedule);
+}
+
+TEST_F(TlsTest, AgentLinkRefusesAnEngineFromAnotherCa) {
+  TlsFiles files = Files("other", "mallory");  // trusts only the other CA
+  LinkOutcome outcome = AgentLink("127.0.0.1", &files);
+  EXPECT_EQ(outcome.status.code(), absl::StatusCode::kUnavailable) << outcome.status;
+  // OpenSSL's verdict follows ("self-signed certificate in certificate chain").
+  EXPECT_THAT(std::string(outcome.status.message()),
+              HasSubstr("TLS handshake: the engine's certificate: "));
+  EXPECT_FALSE(outcome.got_schedule);
+  EXPECT_EQ(calls_.Count(), 0);
+}
+
+TEST_F(TlsTest, AgentLinkWithACertificateFromAnotherCaIsRefused) {
+  TlsFiles files = Files("other", "mallory");
+  files.ca_file = *dir_ + "/ca/ca.pem";  // trusts the engine, but the engine does not trust it
+  LinkOutcome outcome = AgentLink("127.0.0.1", &files);
+  EXPECT_EQ(outcome.status.code(), absl::StatusCode::kUnavailable) << outcome.status;
+  EXPECT_THAT(std::string(outcome.status.message()),
+              HasSubstr("the engine closed the connection before it answered (does it trust this agent's "
+                        "certificate?)"));
+  EXPECT_FALSE(outcome.got_schedule);
+  EXPECT_EQ(calls_.Count(), 0);
+}
+
+TEST_F(TlsTest, AgentLinkInPlaintextIsRefused) {
+  LinkOutcome outcome = AgentLink("127.0.0.1", nullptr);
+  EXPECT_EQ(outcome.status.code(), absl::StatusCode::kUnavailable) << outcome.status;
+  EXPECT_THAT(std::string(outcome.status.message()),
+              HasSubstr("before it answered (does it want TLS instead of --insecure?)"));
+  EXPECT_FALSE(outcome.got_schedule);
+  EXPECT_EQ(calls_.Count(), 0);
 }
 
 TEST_F(TlsTest, FileErrorsNameTheFileAndTheProblem) {
