@@ -25,6 +25,7 @@
 #include "common/cli.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/open_files.h"
 #include "common/version.h"
 #include "engine/config.h"
 #include "engine/engine.h"
@@ -202,6 +203,16 @@ int Run(const EngineConfig& config) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  // One connection per agent (and per client): the soft limit many systems
+  // start processes with (1,024) would refuse agents long before the hard one.
+  absl::StatusOr<uint64_t> open_files = RaiseOpenFileLimit();
+  if (!open_files.ok()) {
+    LogWarning("fleet-engine: cannot raise the open-file limit: %s", open_files.status().message());
+  } else {
+    LogInfo("fleet-engine: up to %d open files (connections of agents and clients)",
+            static_cast<int64_t>(*open_files));
+  }
 
   // The API's credentials: mutual TLS with authorization by role, or
   // plaintext when the operator asked for it (ValidateTls allowed only these).
