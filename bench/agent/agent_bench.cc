@@ -10,8 +10,11 @@
 // (pages only this process has written: heap, stacks, relocated data).
 //
 //   agent_bench [--units 100,500,1000] [--runs 3] [--smaps-dir DIR] [--no-raw]
-//               [--agent-log-level error|warning|info|debug]
+//               [--insecure] [--agent-log-level error|warning|info|debug]
 // --no-raw skips the raw systemctl runs (memory figures only, no ratio).
+// The agent talks to the engine over mutual TLS, as fleet-agent does by
+// default (certificates from scripts/pki in a temporary dir); --insecure
+// measures it in plaintext instead.
 // With --smaps-dir, /proc/PID/smaps of every agent idle and loaded is copied
 // to DIR (per-mapping analysis) with the agent's log (--agent-log-level,
 // default warning). Needs root (sandbox hosts).
@@ -19,6 +22,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -29,6 +33,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/tls/credentials.h"
 #include "tests/support/fake_engine.h"
 #include "tests/support/sandbox_host.h"
 
@@ -38,6 +43,7 @@ using fleet::test::FakeEngine;
 using fleet::test::SandboxHost;
 
 constexpr char kUnit[] = "[Service]\nExecStart=/bin/sleep 100000\n";
+constexpr char kMachine[] = "benchmachine";  // the agent's --machine-id, named in its certificate
 
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -76,6 +82,46 @@ Memory ReadMemory(pid_t pid, const std::string& smaps_copy) {
 }
 
 std::string smaps_dir;  // --smaps-dir, empty for none
+bool insecure = false;  // --insecure
+
+// The engine's TLS credentials and the agent's TLS flags, from certificates
+// made once by scripts/pki (empty with --insecure).
+struct Tls {
+  std::shared_ptr<grpc::ServerCredentials> engine;
+  std::vector<std::string> agent_flags;
+};
+const Tls& BenchTls() {
+  static const Tls* tls = [] {
+    auto* t = new Tls;
+    if (insecure) {
+      t->agent_flags = {"--insecure"};
+      return t;
+    }
+    static const std::string dir = absl::StrCat("/tmp/fleet-agent-bench-pki-", getpid());
+    std::atexit([] { fleet::test::RunCommand("rm -rf '" + dir + "'"); });  // also after exit(1)
+    std::string pki = absl::StrCat(FLEET_SOURCE_DIR, "/scripts/pki");
+    for (const std::string& command :
+         {absl::StrCat(pki, " init ", dir), absl::StrCat(pki, " engine ", dir, " engine --san IP:127.0.0.1"),
+          absl::StrCat(pki, " agent ", dir, " ", kMachine)}) {
+      fleet::test::CommandOutput out = fleet::test::RunCommand(command);
+      if (out.exit_code != 0) {
+        std::cerr << command << ": " << out.text << "\n";
+        std::exit(1);
+      }
+    }
+    auto credentials = fleet::tls::MakeServerCredentials(
+        {.ca_file = dir + "/ca.pem", .cert_file = dir + "/engine.pem", .key_file = dir + "/engine-key.pem"});
+    if (!credentials.ok()) {
+      std::cerr << credentials.status() << "\n";
+      std::exit(1);
+    }
+    t->engine = *credentials;
+    std::string agent = absl::StrCat(dir, "/agent-", kMachine);
+    t->agent_flags = {"--ca-file", dir + "/ca.pem", "--cert-file", agent + ".pem", "--key-file", agent + "-key.pem"};
+    return t;
+  }();
+  return *tls;
+}
 std::string agent_log_level = "warning";  // --agent-log-level
 
 std::unique_ptr<SandboxHost> StartHost(const std::string& tag) {
@@ -106,7 +152,7 @@ AgentRun RunAgent(int n) {
   AgentRun out;
   std::unique_ptr<SandboxHost> host = StartHost("a");
   FakeEngine engine;
-  engine.Start();
+  engine.Start("127.0.0.1:0", BenchTls().engine);
   // The agent runs from a copy in the host's dir, as installed (cp, cmake
   // --install, a package): the linker writes its output in a way that gives
   // the file large page-cache folios, and a process maps a whole folio around
@@ -116,9 +162,11 @@ AgentRun RunAgent(int n) {
   std::string binary = host->dir() + "/fleet-agent";
   fleet::test::RunCommand(
       absl::StrCat("cp '", FLEET_BINARY_DIR, "/agent/fleet-agent' '", binary, "' && sync '", binary, "'"));
-  auto pid = host->Spawn({binary, "--engine",
-                          engine.address(), "--systemd", "user", "--log-level", agent_log_level, "--insecure"},
-                         host->dir() + "/agent.log");
+  std::vector<std::string> argv = {binary,     "--engine",    engine.address(), "--systemd",
+                                   "user",     "--log-level", agent_log_level,  "--machine-id",
+                                   kMachine};
+  argv.insert(argv.end(), BenchTls().agent_flags.begin(), BenchTls().agent_flags.end());
+  auto pid = host->Spawn(argv, host->dir() + "/agent.log");
   if (!pid.ok()) {
     std::cerr << pid.status() << "\n";
     std::exit(1);
@@ -184,8 +232,9 @@ int main(int argc, char** argv) {
   bool raw = true;
   for (int i = 1; i < argc; i += 2) {
     std::string flag = argv[i];
-    if (flag == "--no-raw") {
-      raw = false;
+    if (flag == "--no-raw" || flag == "--insecure") {
+      if (flag == "--no-raw") raw = false;
+      if (flag == "--insecure") insecure = true;
       --i;
       continue;
     }
@@ -211,6 +260,8 @@ int main(int argc, char** argv) {
   }
   std::printf("agent_bench: %d runs each, medians; goals: ratio agent/raw <= 1.5, RSS with 1000 units < 10 MiB\n",
               runs);
+  std::printf("the agent's engine link: %s\n",
+              insecure ? "plaintext (--insecure)" : "mutual TLS (fleet-agent's default)");
   std::printf("RSS includes the resident pages of shared libraries (libc, libsystemd, ...);\n"
               "PSS divides shared pages by their sharers; priv = private dirty pages (heap, stacks,\n"
               "relocated data); idle = connected with no units, loaded = N units active\n");

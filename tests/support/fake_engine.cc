@@ -16,10 +16,11 @@ FakeEngine::~FakeEngine() {
   }
 }
 
-std::string FakeEngine::Start(const std::string& address) {
+std::string FakeEngine::Start(const std::string& address,
+                              std::shared_ptr<grpc::ServerCredentials> credentials) {
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(address, credentials ? credentials : grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(this);
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port == 0) return "";

@@ -37,9 +37,10 @@ class FakeEngine final : public fleet::v1::AgentService::Service {
   FakeEngine();
   ~FakeEngine() override;
 
-  // Binds `address` (default 127.0.0.1:0) and serves. Returns "127.0.0.1:PORT"
-  // ("" if it could not bind).
-  std::string Start(const std::string& address = "127.0.0.1:0");
+  // Binds `address` (default 127.0.0.1:0) and serves, in plaintext or with
+  // `credentials`. Returns "127.0.0.1:PORT" ("" if it could not bind).
+  std::string Start(const std::string& address = "127.0.0.1:0",
+                    std::shared_ptr<grpc::ServerCredentials> credentials = nullptr);
   const std::string& address() const { return address_; }
 
   // Sets the interval sent with every message (0 = not sent).
