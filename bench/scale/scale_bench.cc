@@ -768,9 +768,9 @@ absl::StatusOr<Figures> RunOnce(const Config& config, int run) {
   std::fprintf(stderr, "run %d: %d hollow agents connected in %.2f s\n", run, config.machines,
                absl::ToDoubleSeconds(absl::Now() - started));
 
-  // The API calls get a connection of their own, as fleetctl has: on the
-  // agents' shared one they queued behind 10,000 streams (the large preset
-  // created about 1,000 units/s instead of tens of thousands).
+  // The API calls get a gRPC connection of their own, as fleetctl has
+  // (gRPC's global subchannel pool would share one among this process's
+  // channels to the engine, such as the listing poller's).
   grpc::ChannelArguments own_connection;
   own_connection.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   std::shared_ptr<grpc::Channel> channel =
