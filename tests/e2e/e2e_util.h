@@ -1,9 +1,14 @@
 #pragma once
 
-// Helpers shared by the e2e tests: unit files in the test's temp dir, and
-// where fleetctl says units run, as host numbers of a SandboxCluster.
+// Helpers shared by the e2e tests: unit files in a folder of the test
+// process's own, and where fleetctl says units run, as host numbers of a
+// SandboxCluster.
+
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
@@ -18,9 +23,27 @@
 
 namespace fleet::test {
 
-// Writes `contents` to TempDir()/NAME and returns the path.
+// This test process's folder for unit files, under TempDir(): made on first
+// use and removed when the process exits, so that runs leave no unit files
+// in /tmp.
+inline const std::string& UnitFileDir() {
+  // Never freed: the exit handler runs after the destructors of statics
+  // whose initialization it was registered in, so it must not use one.
+  static const std::string* dir = [] {
+    auto* made = new std::string(absl::StrCat(::testing::TempDir(), "/fleet-e2e-units-", getpid()));
+    std::filesystem::create_directories(*made);
+    std::atexit([] {
+      std::error_code ignored;
+      std::filesystem::remove_all(UnitFileDir(), ignored);
+    });
+    return made;
+  }();
+  return *dir;
+}
+
+// Writes `contents` to UnitFileDir()/NAME and returns the path.
 inline std::string WriteUnit(const std::string& name, const std::string& contents) {
-  std::string path = absl::StrCat(::testing::TempDir(), "/", name);
+  std::string path = absl::StrCat(UnitFileDir(), "/", name);
   std::ofstream(path) << contents;
   return path;
 }

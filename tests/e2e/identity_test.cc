@@ -125,9 +125,8 @@ TEST(IdentityTest, TemplateInstancesLandOnTheHostTheirNameSays) {
   auto cluster = SandboxCluster::Up(WithHosts(3));
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   SandboxCluster& c = **cluster;
-  SleepUnit("web@.service", "MachineMetadata=hostname=%i\n");
-  std::string dir = ::testing::TempDir();
-  CommandOutput out = c.Fleetctl(absl::StrCat("submit ", dir, "/web@.service"));
+  std::string path = SleepUnit("web@.service", "MachineMetadata=hostname=%i\n");
+  CommandOutput out = c.Fleetctl("submit " + path);
   ASSERT_EQ(out.exit_code, 0) << out.text;
   out = c.Fleetctl("start web@host1.service web@host3.service --block-attempts=150");
   ASSERT_EQ(out.exit_code, 0) << out.text;

@@ -8,24 +8,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "tests/e2e/e2e_util.h"
 #include "tests/support/sandbox_cluster.h"
 
 namespace fleet::test {
 namespace {
-
-std::string WriteUnit(const std::string& name, const std::string& contents) {
-  std::string path = absl::StrCat(::testing::TempDir(), "/", name);
-  std::ofstream(path) << contents;
-  return path;
-}
-
-// The number of the host (1..N) whose machine id `legend` starts with.
-int HostOf(const SandboxCluster& cluster, int hosts, const std::string& machine) {
-  for (int h = 1; h <= hosts; ++h) {
-    if (!machine.empty() && absl::StartsWith(cluster.MachineId(h), machine)) return h;
-  }
-  return 0;
-}
 
 TEST(LifecycleTest, SubmitLoadStartStopUnloadDestroy) {
   auto cluster = SandboxCluster::Up(WithHosts(2));
