@@ -1,24 +1,14 @@
 #include "agent/transport/client_tls.h"
 
 #include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
 namespace fleet::agent {
 namespace {
-
-struct BioDeleter {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-using BioPtr = std::unique_ptr<BIO, BioDeleter>;
-
-BioPtr MemoryBio(const std::string& pem) {
-  return BioPtr(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-}
 
 absl::Status Refused(const char* what) {
   return absl::InvalidArgumentError(absl::StrCat("TLS: ", what, ": ", TakeOpenSslErrors()));
@@ -26,38 +16,28 @@ absl::Status Refused(const char* what) {
 
 // Puts the certificates and key into `context`.
 absl::Status Configure(SSL_CTX* context, const tls::TlsMaterial& material) {
+  // LoadTlsFiles has checked that each file holds what it should.
   X509_STORE* store = SSL_CTX_get_cert_store(context);
-  BioPtr ca = MemoryBio(material.ca_pem);
-  int authorities = 0;
-  while (X509* cert = PEM_read_bio_X509(ca.get(), nullptr, nullptr, nullptr)) {
-    int added = X509_STORE_add_cert(store, cert);
-    X509_free(cert);
-    if (added != 1) return Refused("the CA certificate");
-    ++authorities;
+  std::vector<tls::Cert> authorities = tls::ReadCerts(material.ca_pem);
+  if (authorities.empty()) return absl::InvalidArgumentError("TLS: no CA certificate in --ca-file");
+  for (const tls::Cert& cert : authorities) {
+    if (X509_STORE_add_cert(store, cert.get()) != 1) return Refused("the CA certificate");
   }
-  ERR_clear_error();  // the end of the PEM file reads as an error
-  if (authorities == 0) return absl::InvalidArgumentError("TLS: no CA certificate in --ca-file");
 
-  BioPtr chain = MemoryBio(material.cert_pem);
-  X509* leaf = PEM_read_bio_X509(chain.get(), nullptr, nullptr, nullptr);
-  if (leaf == nullptr) return Refused("the certificate");
-  int used = SSL_CTX_use_certificate(context, leaf);
-  X509_free(leaf);
-  if (used != 1) return Refused("the certificate");
-  while (X509* intermediate = PEM_read_bio_X509(chain.get(), nullptr, nullptr, nullptr)) {
-    if (SSL_CTX_add0_chain_cert(context, intermediate) != 1) {
-      X509_free(intermediate);
-      return Refused("the certificate chain");
-    }
+  std::vector<tls::Cert> chain = tls::ReadCerts(material.cert_pem);
+  if (chain.empty() || SSL_CTX_use_certificate(context, chain.front().get()) != 1) {
+    return Refused("the certificate");
   }
-  ERR_clear_error();
+  for (size_t i = 1; i < chain.size(); ++i) {
+    // add1: the context takes its own reference.
+    if (SSL_CTX_add1_chain_cert(context, chain[i].get()) != 1) return Refused("the certificate chain");
+  }
 
-  BioPtr key_pem = MemoryBio(material.key_pem);
-  EVP_PKEY* key = PEM_read_bio_PrivateKey(key_pem.get(), nullptr, nullptr, nullptr);
-  if (key == nullptr) return Refused("the private key");
-  used = SSL_CTX_use_PrivateKey(context, key);
-  EVP_PKEY_free(key);
-  if (used != 1 || SSL_CTX_check_private_key(context) != 1) return Refused("the private key");
+  tls::PrivateKey key = tls::ReadPrivateKey(material.key_pem);
+  if (key == nullptr || SSL_CTX_use_PrivateKey(context, key.get()) != 1 ||
+      SSL_CTX_check_private_key(context) != 1) {
+    return Refused("the private key");
+  }
 
   SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nullptr);
   SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION);

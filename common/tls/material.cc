@@ -31,15 +31,7 @@ struct FileCloser {
 struct BioFree {
   void operator()(BIO* b) const { BIO_free(b); }
 };
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct PkeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
 using Bio = std::unique_ptr<BIO, BioFree>;
-using Cert = std::unique_ptr<X509, X509Free>;
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
 
 absl::Status FileError(std::string_view flag, const std::string& path, std::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(Av(flag), " ", path, ": ", Av(problem)));
@@ -66,7 +58,8 @@ Bio MemoryBio(const std::string& data) {
   return Bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
 }
 
-// The certificates in `pem`, in order (empty when there are none).
+}  // namespace
+
 std::vector<Cert> ReadCerts(const std::string& pem) {
   std::vector<Cert> certs;
   Bio bio = MemoryBio(pem);
@@ -80,7 +73,12 @@ std::vector<Cert> ReadCerts(const std::string& pem) {
   return certs;
 }
 
-}  // namespace
+PrivateKey ReadPrivateKey(const std::string& pem) {
+  Bio bio = MemoryBio(pem);
+  PrivateKey key(bio == nullptr ? nullptr : PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  ERR_clear_error();
+  return key;
+}
 
 absl::StatusOr<TlsMaterial> LoadTlsFiles(const TlsFiles& files) {
   TlsMaterial material;
@@ -97,9 +95,7 @@ absl::StatusOr<TlsMaterial> LoadTlsFiles(const TlsFiles& files) {
 
   absl::StatusOr<std::string> key = ReadFile("--key-file", files.key_file);
   if (!key.ok()) return key.status();
-  Bio bio = MemoryBio(*key);
-  Pkey pkey(bio == nullptr ? nullptr : PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
-  ERR_clear_error();
+  PrivateKey pkey = ReadPrivateKey(*key);
   if (pkey == nullptr) {
     return FileError("--key-file", files.key_file, "no private key in the file (or it is encrypted)");
   }

@@ -4,7 +4,12 @@
 // was given, and their contents, read and checked. Free of gRPC, so that
 // fleet-agent, whose engine link is not gRPC's, links none of it.
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -46,5 +51,20 @@ struct TlsMaterial {
 // in the file, no private key in the file, or "the key does not belong to the
 // certificate". Does no network I/O; thread-safe.
 absl::StatusOr<TlsMaterial> LoadTlsFiles(const TlsFiles& files);
+
+// PEM parsed with OpenSSL, for the code that hands TlsMaterial to a TLS
+// library: the certificates in `pem`, in order (empty when there are none),
+// and its private key (null when there is none). Neither leaves an error in
+// OpenSSL's queue.
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct PkeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+using Cert = std::unique_ptr<X509, X509Free>;
+using PrivateKey = std::unique_ptr<EVP_PKEY, PkeyFree>;
+std::vector<Cert> ReadCerts(const std::string& pem);
+PrivateKey ReadPrivateKey(const std::string& pem);
 
 }  // namespace fleet::tls
