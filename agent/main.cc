@@ -13,11 +13,10 @@
 #include "agent/config.h"
 #include "agent/runner.h"
 #include "agent/systemd/sd_bus_manager.h"
+#include "agent/transport/client_tls.h"
 #include "common/cli.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "agent/transport/client_tls.h"
-#include "common/tls/material.h"
 #include "common/version.h"
 
 namespace {
@@ -115,10 +114,8 @@ int main(int argc, char** argv) {
 
   std::shared_ptr<const fleet::agent::ClientTls> tls;  // nullptr = plaintext
   if (!config.insecure) {
-    auto material = fleet::tls::LoadTlsFiles(
+    auto client = fleet::agent::ClientTls::Load(
         {.ca_file = config.ca_file, .cert_file = config.cert_file, .key_file = config.key_file});
-    if (!material.ok()) return Fail(material.status());
-    auto client = fleet::agent::ClientTls::Create(*material);
     if (!client.ok()) return Fail(client.status());
     tls = *std::move(client);
   }

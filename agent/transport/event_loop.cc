@@ -1,11 +1,9 @@
 #include "agent/transport/event_loop.h"
 
-#include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -32,17 +30,7 @@ EventLoop::EventLoop()
   event.events = EPOLLIN;
   event.data.u64 = 0;  // watch ids start at 1
   OrDie(epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &event), "epoll_ctl(eventfd)");
-  thread_ = std::thread([this] {
-    // Writes to a connection the peer closed fail with EPIPE instead of
-    // killing the process: OpenSSL writes with write(2), which has no
-    // MSG_NOSIGNAL. SIGPIPE is sent to the writing thread, and only the
-    // loop's callbacks write to the links' sockets.
-    sigset_t pipe;
-    sigemptyset(&pipe);
-    sigaddset(&pipe, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
-    Run();
-  });
+  thread_ = std::thread([this] { Run(); });
 }
 
 EventLoop::~EventLoop() {

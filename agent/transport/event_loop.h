@@ -5,10 +5,10 @@
 // link runs on it; bench/scale's hollow agents share a few loops among
 // thousands of links, so a link costs a socket, not a thread.
 //
-// Its thread blocks SIGPIPE, so a socket write to a closed peer fails with
-// EPIPE there (see the constructor). Post, RunAfter and CancelTimer are
-// thread-safe. Watch, Rewatch and Unwatch
+// Post, RunAfter and CancelTimer are thread-safe. Watch, Rewatch and Unwatch
 // are for the loop thread (inside a callback). Callbacks must not block.
+// Sockets written here must be written with MSG_NOSIGNAL: the loop does not
+// block SIGPIPE.
 
 #include <sys/epoll.h>
 

@@ -4,8 +4,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/err.h>
-#include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -41,12 +39,6 @@ bool SplitTarget(const std::string& target, std::string* host, std::string* port
     *host = host->substr(1, host->size() - 2);
   }
   return !host->empty();
-}
-
-bool IsIpLiteral(const std::string& host) {
-  in6_addr v6;
-  in_addr v4;
-  return inet_pton(AF_INET, host.c_str(), &v4) == 1 || inet_pton(AF_INET6, host.c_str(), &v6) == 1;
 }
 
 }  // namespace
@@ -152,16 +144,7 @@ void GrpcStream::OnEvents(uint32_t events) {
         StartHttp2();
         return;
       }
-      ssl_ = SSL_new(tls_->context());
-      SSL_set_fd(ssl_, fd_);
-      SSL_set_connect_state(ssl_);
-      // The engine's certificate must name the address we dialled.
-      if (IsIpLiteral(host_)) {
-        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), host_.c_str());
-      } else {
-        SSL_set_tlsext_host_name(ssl_, host_.c_str());
-        SSL_set1_host(ssl_, host_.c_str());
-      }
+      tls_connection_ = std::make_unique<TlsConnection>(tls_, fd_, host_);
       phase_ = Phase::kHandshaking;
       Handshake();
       return;
@@ -180,30 +163,22 @@ void GrpcStream::OnEvents(uint32_t events) {
 }
 
 void GrpcStream::Handshake() {
-  ERR_clear_error();
-  int rc = SSL_do_handshake(ssl_);
-  if (rc == 1) {
-    const unsigned char* alpn = nullptr;
-    unsigned int alpn_length = 0;
-    SSL_get0_alpn_selected(ssl_, &alpn, &alpn_length);
-    if (absl::string_view(reinterpret_cast<const char*>(alpn), alpn_length) != "h2") {
-      Fail("TLS: the server did not agree to HTTP/2 (ALPN h2)");
+  switch (tls_connection_->Handshake()) {
+    case TlsConnection::Io::kOk:
+      StartHttp2();
       return;
-    }
-    StartHttp2();
-    return;
-  }
-  int error = SSL_get_error(ssl_, rc);
-  if (error == SSL_ERROR_WANT_READ) {
-    WatchFor(EPOLLIN);
-  } else if (error == SSL_ERROR_WANT_WRITE) {
-    WatchFor(EPOLLOUT);
-  } else {
-    long verify = SSL_get_verify_result(ssl_);
-    std::string what = verify != X509_V_OK
-                           ? absl::StrCat("the engine's certificate: ", X509_verify_cert_error_string(verify))
-                           : TakeOpenSslErrors();
-    Fail(absl::StrCat("TLS handshake: ", what));
+    case TlsConnection::Io::kWantRead:
+      WatchFor(EPOLLIN);
+      return;
+    case TlsConnection::Io::kWantWrite:
+      WatchFor(EPOLLOUT);
+      return;
+    case TlsConnection::Io::kClosed:
+      ClosedByEngine(tls_connection_->error());
+      return;
+    case TlsConnection::Io::kFailed:
+      Fail(absl::StrCat("TLS handshake: ", tls_connection_->error()));
+      return;
   }
 }
 
@@ -253,15 +228,22 @@ void GrpcStream::StartHttp2() {
 void GrpcStream::ReadAvailable() {
   uint8_t buffer[16384];
   while (phase_ == Phase::kStreaming) {
-    ssize_t n;
-    if (ssl_ != nullptr) {
-      ERR_clear_error();
-      n = SSL_read(ssl_, buffer, sizeof(buffer));
-      if (n <= 0) {
-        int error = SSL_get_error(ssl_, static_cast<int>(n));
-        if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) return;
-        ClosedByEngine(error == SSL_ERROR_ZERO_RETURN ? "" : absl::StrCat("TLS read: ", TakeOpenSslErrors()));
-        return;
+    ssize_t n = 0;
+    if (tls_connection_ != nullptr) {
+      size_t got = 0;
+      switch (tls_connection_->Read(buffer, sizeof(buffer), &got)) {
+        case TlsConnection::Io::kOk:
+          n = static_cast<ssize_t>(got);
+          break;
+        case TlsConnection::Io::kWantRead:
+        case TlsConnection::Io::kWantWrite:
+          return;
+        case TlsConnection::Io::kClosed:
+        case TlsConnection::Io::kFailed:
+          ClosedByEngine(tls_connection_->error().empty()
+                             ? ""
+                             : absl::StrCat("TLS read: ", tls_connection_->error()));
+          return;
       }
     } else {
       n = recv(fd_, buffer, sizeof(buffer), 0);
@@ -360,19 +342,22 @@ void GrpcStream::Resume() {
 ssize_t GrpcStream::SendCallback(nghttp2_session*, const uint8_t* data, size_t length, int,
                                  void* user) {
   auto* self = static_cast<GrpcStream*>(user);
-  ssize_t n;
-  if (self->ssl_ != nullptr) {
-    ERR_clear_error();
-    n = SSL_write(self->ssl_, data, static_cast<int>(length));
-    if (n <= 0) {
-      int error = SSL_get_error(self->ssl_, static_cast<int>(n));
-      if (error == SSL_ERROR_WANT_WRITE || error == SSL_ERROR_WANT_READ) {
+  ssize_t n = 0;
+  if (self->tls_connection_ != nullptr) {
+    size_t sent = 0;
+    switch (self->tls_connection_->Write(data, length, &sent)) {
+      case TlsConnection::Io::kOk:
+        n = static_cast<ssize_t>(sent);
+        break;
+      case TlsConnection::Io::kWantWrite:
+      case TlsConnection::Io::kWantRead:
         self->write_blocked_ = true;
         return NGHTTP2_ERR_WOULDBLOCK;
-      }
-      self->last_error_ = absl::StrCat(
-          "TLS write: ", error == SSL_ERROR_SYSCALL ? std::strerror(errno) : TakeOpenSslErrors());
-      return NGHTTP2_ERR_CALLBACK_FAILURE;
+      case TlsConnection::Io::kClosed:
+      case TlsConnection::Io::kFailed:
+        const std::string& error = self->tls_connection_->error();
+        self->last_error_ = absl::StrCat("TLS write: ", error.empty() ? "the connection ended" : error);
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
   } else {
     n = send(self->fd_, data, length, MSG_NOSIGNAL);
@@ -491,8 +476,7 @@ void GrpcStream::Teardown() {
   connect_timer_ = 0;
   if (session_ != nullptr) nghttp2_session_del(session_);
   session_ = nullptr;
-  if (ssl_ != nullptr) SSL_free(ssl_);
-  ssl_ = nullptr;
+  tls_connection_.reset();
   if (fd_ >= 0) {
     loop_->Unwatch(watch_);
     close(fd_);

@@ -22,7 +22,6 @@
 #include <vector>
 
 #include <nghttp2/nghttp2.h>
-#include <openssl/ssl.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -118,7 +117,7 @@ class GrpcStream : public std::enable_shared_from_this<GrpcStream> {
   EventLoop::WatchId watch_ = 0;
   uint32_t watched_events_ = 0;
   EventLoop::TimerId connect_timer_ = 0;
-  SSL* ssl_ = nullptr;
+  std::unique_ptr<TlsConnection> tls_connection_;  // null in plaintext and until connected
   nghttp2_session* session_ = nullptr;
   int32_t stream_id_ = -1;
   bool write_blocked_ = false;  // the socket took less than nghttp2 gave it

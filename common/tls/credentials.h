@@ -1,7 +1,8 @@
 #pragma once
 
 // gRPC credentials for mutual TLS between fleet's processes, from PEM files
-// made by scripts/pki (read and checked by material.h).
+// made by scripts/pki (read by material.h, checked here with OpenSSL, which
+// gRPC's TLS uses too).
 
 #include <memory>
 #include <string>
@@ -12,6 +13,13 @@
 #include "grpcpp/security/server_credentials.h"
 
 namespace fleet::tls {
+
+// Reads the three files (ReadTlsFiles) and checks that each holds PEM of the
+// right kind and that the key belongs to the leaf certificate.
+// INVALID_ARGUMENT naming the flag, the file and the problem: those of
+// ReadTlsFiles, no certificate in the file, no private key in the file, or
+// "the key does not belong to the certificate in CERT_FILE".
+absl::StatusOr<TlsMaterial> LoadTlsFiles(const TlsFiles& files);
 
 // Server credentials that require a client certificate signed by the CA
 // (GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY) and authorize

@@ -1,15 +1,11 @@
 #pragma once
 
 // The PEM files of a TLS endpoint (made by scripts/pki): which ones a binary
-// was given, and their contents, read and checked. Free of gRPC, so that
-// fleet-agent, whose engine link is not gRPC's, links none of it.
+// was given, and their contents, read. Free of any TLS library: gRPC's side
+// checks them with OpenSSL (credentials.h), fleet-agent with Mbed TLS.
 
-#include <openssl/evp.h>
-#include <openssl/x509.h>
-
-#include <memory>
 #include <string>
-#include <vector>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -38,33 +34,22 @@ TransportChoice ChooseTransport(const TlsFiles& files, bool insecure);
 // INVALID_ARGUMENT for kConflict, naming the flags.
 absl::Status ConflictError();
 
-// The contents of TlsFiles, checked: each file is readable and holds PEM of the
-// right kind, and the key belongs to the leaf certificate.
+// The contents of the three files, as read (ReadTlsFiles); whether they hold
+// what they should is checked by the TLS library that uses them
+// (LoadTlsFiles in credentials.h for gRPC's OpenSSL, agent::ClientTls).
 struct TlsMaterial {
   std::string ca_pem;
   std::string cert_pem;
   std::string key_pem;
 };
 
-// Reads and checks the three files. INVALID_ARGUMENT naming the flag, the file
-// and the problem: empty path, cannot read (with errno's text), no certificate
-// in the file, no private key in the file, or "the key does not belong to the
-// certificate". Does no network I/O; thread-safe.
-absl::StatusOr<TlsMaterial> LoadTlsFiles(const TlsFiles& files);
+// Reads the three files. INVALID_ARGUMENT naming the flag, the file and the
+// problem: empty path, cannot read (with errno's text), larger than 1 MiB.
+// Does no network I/O; thread-safe.
+absl::StatusOr<TlsMaterial> ReadTlsFiles(const TlsFiles& files);
 
-// PEM parsed with OpenSSL, for the code that hands TlsMaterial to a TLS
-// library: the certificates in `pem`, in order (empty when there are none),
-// and its private key (null when there is none). Neither leaves an error in
-// OpenSSL's queue.
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct PkeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-using Cert = std::unique_ptr<X509, X509Free>;
-using PrivateKey = std::unique_ptr<EVP_PKEY, PkeyFree>;
-std::vector<Cert> ReadCerts(const std::string& pem);
-PrivateKey ReadPrivateKey(const std::string& pem);
+// INVALID_ARGUMENT "FLAG PATH: PROBLEM", the form of every file error above
+// (for the checks of the contents, e.g. "no certificate in the file").
+absl::Status TlsFileError(std::string_view flag, const std::string& path, std::string_view problem);
 
 }  // namespace fleet::tls

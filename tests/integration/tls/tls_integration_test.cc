@@ -162,11 +162,14 @@ class TlsTest : public ::testing::Test {
     ASSERT_TRUE(credentials.ok()) << credentials.status();
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", *credentials, &port_);
+    // An address the engine's certificate does not name (IP:127.0.0.1 only).
+    builder.AddListeningPort("127.0.0.2:0", *credentials, &unnamed_address_port_);
     builder.RegisterService(&fleet_);
     builder.RegisterService(&agents_);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     ASSERT_GT(port_, 0);
+    ASSERT_GT(unnamed_address_port_, 0);
   }
   void TearDown() override {
     if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now());
@@ -234,21 +237,20 @@ class TlsTest : public ::testing::Test {
     return stream->Finish();
   }
 
-  // What the agent's engine link saw on its first stream to `target` (the
-  // server's port appended) as machine m1: the schedule, and how it ended.
+  // What the agent's engine link saw on its first stream to `host` (the
+  // server's port appended; its second port for 127.0.0.2) as machine m1:
+  // the schedule, and how it ended.
   struct LinkOutcome {
     bool got_schedule = false;
     absl::Status status = absl::UnknownError("the stream did not end");
   };
   LinkOutcome AgentLink(const std::string& host, const TlsFiles* files) {
     fleet::agent::EngineLinkOptions options;
-    options.engines = {host + ":" + std::to_string(port_)};
+    int port = host == "127.0.0.2" ? unnamed_address_port_ : port_;
+    options.engines = {host + ":" + std::to_string(port)};
     options.initial_backoff = options.max_backoff = absl::Hours(1);  // one stream only
     if (files != nullptr) {
-      absl::StatusOr<TlsMaterial> material = LoadTlsFiles(*files);
-      EXPECT_TRUE(material.ok()) << material.status();
-      if (!material.ok()) return {};
-      auto tls = fleet::agent::ClientTls::Create(*material);
+      auto tls = fleet::agent::ClientTls::Load(*files);
       EXPECT_TRUE(tls.ok()) << tls.status();
       if (!tls.ok()) return {};
       options.tls = *tls;
@@ -280,6 +282,7 @@ class TlsTest : public ::testing::Test {
   TestAgentService agents_{&calls_};
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  int unnamed_address_port_ = 0;
 };
 
 std::string* TlsTest::dir_ = nullptr;
@@ -448,6 +451,17 @@ TEST_F(TlsTest, AgentLinkRefusesAnEngineFromAnotherCa) {
   EXPECT_EQ(calls_.Count(), 0);
 }
 
+TEST_F(TlsTest, AgentLinkRefusesAnEngineWhoseCertificateDoesNotNameTheAddress) {
+  TlsFiles files = Files("ca", "agent-m1");
+  LinkOutcome outcome = AgentLink("127.0.0.2", &files);
+  EXPECT_EQ(outcome.status.code(), absl::StatusCode::kUnavailable) << outcome.status;
+  EXPECT_THAT(std::string(outcome.status.message()),
+              HasSubstr("TLS handshake: the engine's certificate: it does not name 127.0.0.2 "
+                        "(subjectAltName)"));
+  EXPECT_FALSE(outcome.got_schedule);
+  EXPECT_EQ(calls_.Count(), 0);
+}
+
 TEST_F(TlsTest, AgentLinkWithACertificateFromAnotherCaIsRefused) {
   TlsFiles files = Files("other", "mallory");
   files.ca_file = *dir_ + "/ca/ca.pem";  // trusts the engine, but the engine does not trust it
@@ -488,6 +502,37 @@ TEST_F(TlsTest, FileErrorsNameTheFileAndTheProblem) {
   files.key_file = files.ca_file;  // a certificate where a key belongs
   EXPECT_THAT(std::string(MakeServerCredentials(files).status().message()),
               HasSubstr("--key-file " + files.key_file + ": no private key in the file"));
+}
+
+TEST_F(TlsTest, AgentFileErrorsNameTheFileAndTheProblem) {
+  // fleet-agent checks the files with its own TLS library, in the same words.
+  TlsFiles files = Files("ca", "agent-m1");
+  files.key_file = *dir_ + "/ca/alice-key.pem";
+  auto tls = fleet::agent::ClientTls::Load(files);
+  EXPECT_EQ(tls.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(std::string(tls.status().message()),
+            "--key-file " + files.key_file + ": the key does not belong to the certificate in " +
+                files.cert_file);
+
+  files = Files("ca", "agent-m1");
+  files.ca_file = files.key_file;
+  EXPECT_EQ(std::string(fleet::agent::ClientTls::Load(files).status().message()),
+            "--ca-file " + files.ca_file + ": no certificate in the file");
+
+  files = Files("ca", "agent-m1");
+  files.cert_file = files.key_file;
+  EXPECT_EQ(std::string(fleet::agent::ClientTls::Load(files).status().message()),
+            "--cert-file " + files.cert_file + ": no certificate in the file");
+
+  files = Files("ca", "agent-m1");
+  files.key_file = files.ca_file;
+  EXPECT_EQ(std::string(fleet::agent::ClientTls::Load(files).status().message()),
+            "--key-file " + files.key_file + ": no private key in the file (or it is encrypted)");
+
+  files = Files("ca", "agent-m1");
+  files.cert_file = *dir_ + "/nonexistent.pem";
+  EXPECT_THAT(std::string(fleet::agent::ClientTls::Load(files).status().message()),
+              HasSubstr("--cert-file " + files.cert_file + ": cannot read: No such file or directory"));
 }
 
 }  // namespace
