@@ -1,15 +1,9 @@
 #pragma once
 
-// Helpers shared by the e2e tests: unit files in a folder of the test
-// process's own, and where fleetctl says units run, as host numbers of a
-// SandboxCluster.
-
-#include <unistd.h>
+// Helpers shared by the e2e tests: unit files (tests/support/unit_files.h),
+// and where fleetctl says units run, as host numbers of a SandboxCluster.
 
 #include <algorithm>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -20,33 +14,9 @@
 #include "absl/strings/strip.h"
 #include "gtest/gtest.h"
 #include "tests/support/sandbox_cluster.h"
+#include "tests/support/unit_files.h"
 
 namespace fleet::test {
-
-// This test process's folder for unit files, under TempDir(): made on first
-// use and removed when the process exits, so that runs leave no unit files
-// in /tmp.
-inline const std::string& UnitFileDir() {
-  // Never freed: the exit handler runs after the destructors of statics
-  // whose initialization it was registered in, so it must not use one.
-  static const std::string* dir = [] {
-    auto* made = new std::string(absl::StrCat(::testing::TempDir(), "/fleet-e2e-units-", getpid()));
-    std::filesystem::create_directories(*made);
-    std::atexit([] {
-      std::error_code ignored;
-      std::filesystem::remove_all(UnitFileDir(), ignored);
-    });
-    return made;
-  }();
-  return *dir;
-}
-
-// Writes `contents` to UnitFileDir()/NAME and returns the path.
-inline std::string WriteUnit(const std::string& name, const std::string& contents) {
-  std::string path = absl::StrCat(UnitFileDir(), "/", name);
-  std::ofstream(path) << contents;
-  return path;
-}
 
 // A service that runs until stopped, with `xfleet` as its [X-Fleet] section.
 inline std::string SleepUnit(const std::string& name, const std::string& xfleet) {

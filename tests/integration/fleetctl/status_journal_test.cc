@@ -25,18 +25,13 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/support/sandbox_cluster.h"
+#include "tests/support/unit_files.h"
 
 namespace fleet::test {
 namespace {
 
 constexpr char kMarker[] = "fleet-status-marker-7f3a";
 constexpr char kSignalled[] = "fleet-status-got-usr1";
-
-std::string WriteUnit(const std::string& name, const std::string& contents) {
-  std::string path = absl::StrCat(::testing::TempDir(), "/", name);
-  std::ofstream(path) << contents;
-  return path;
-}
 
 // Runs `fleetctl ARGS` until `done` accepts its output or `timeout` passes;
 // returns the last run.
