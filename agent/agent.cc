@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/systemd/unit_name.h"
@@ -35,6 +36,15 @@ absl::Status AddDesired(const fleet::v1::ScheduledUnit& unit,
   return absl::OkStatus();
 }
 
+// Never 0, which means "never sent". Equal states have equal fingerprints
+// (protobuf's serialization of one message is deterministic within a
+// process); a collision of two different states (1 in 2^64) would delay one
+// report until the unit's next change or the next Register.
+size_t Fingerprint(const fleet::v1::UnitState& state) {
+  size_t hash = absl::HashOf(state.SerializeAsString());
+  return hash == 0 ? 1 : hash;
+}
+
 absl::Status Refused(const std::vector<std::string>& refused) {
   if (refused.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(
@@ -59,7 +69,7 @@ absl::Status Agent::Adopt() {
   for (UnitStatus& s : *states) {
     installed_[s.name].launched = IsRunningState(s.active_state);
     dirty_.insert(s.name);
-    statuses_[s.name] = std::move(s);
+    records_[s.name].status = std::move(s);
   }
   return absl::OkStatus();
 }
@@ -97,15 +107,16 @@ absl::Status Agent::RunTask(const Task& task) {
       if (absl::Status s = manager_->RemoveUnit(task.unit); !s.ok()) return s;
       manager_->Untrack(task.unit);
       installed_.erase(task.unit);
-      statuses_.erase(task.unit);
-      hashes_.erase(task.unit);
       dirty_.erase(task.unit);
-      if (reported_.erase(task.unit) > 0) removed_.insert(task.unit);
+      if (auto it = records_.find(task.unit); it != records_.end()) {
+        if (it->second.reported != 0) removed_.insert(task.unit);
+        records_.erase(it);
+      }
       reload_pending_ = true;
       return absl::OkStatus();
     }
     case TaskKind::kLoad: {
-      if (absl::Status s = manager_->InstallUnit(task.unit, task.contents); !s.ok()) return s;
+      if (absl::Status s = manager_->InstallUnit(task.unit, task.contents.str()); !s.ok()) return s;
       installed_[task.unit].contents = task.contents;
       loaded_.push_back(task.unit);
       reload_pending_ = true;
@@ -150,9 +161,9 @@ absl::Status Agent::Reconcile() {
   // (adopted units arrive without one).
   for (const auto& [name, want] : *desired_) {
     auto it = installed_.find(name);
-    if (it != installed_.end() && it->second.contents == want.contents &&
-        hashes_[name] != want.hash) {
-      hashes_[name] = want.hash;
+    if (it == installed_.end() || it->second.contents != want.contents) continue;
+    if (std::string& hash = records_[name].hash; hash != want.hash) {
+      hash = want.hash;
       dirty_.insert(name);
     }
   }
@@ -162,7 +173,7 @@ absl::Status Agent::Reconcile() {
                                                  s.message()));
     }
     if (task.kind == TaskKind::kLoad) {
-      hashes_[task.unit] = (*desired_)[task.unit].hash;
+      records_[task.unit].hash = (*desired_)[task.unit].hash;
       dirty_.insert(task.unit);
     }
   }
@@ -172,7 +183,7 @@ absl::Status Agent::Reconcile() {
 void Agent::Observe(const std::vector<UnitStatus>& changes) {
   for (const UnitStatus& s : changes) {
     if (!installed_.contains(s.name)) continue;
-    statuses_[s.name] = s;
+    records_[s.name].status = s;
     dirty_.insert(s.name);
   }
 }
@@ -190,10 +201,11 @@ fleet::v1::UnitState Agent::ToProto(const std::string& name) const {
   fleet::v1::UnitState out;
   out.set_name(name);
   out.set_machine_id(machine_id_);
-  if (auto it = hashes_.find(name); it != hashes_.end()) out.set_unit_hash(it->second);
-  auto it = statuses_.find(name);
-  if (it == statuses_.end()) return out;
-  const UnitStatus& s = it->second;
+  auto it = records_.find(name);
+  if (it == records_.end()) return out;
+  if (!it->second.hash.empty()) out.set_unit_hash(it->second.hash);
+  if (!it->second.status.has_value()) return out;
+  const UnitStatus& s = *it->second.status;
   out.set_load_state(s.load_state);
   out.set_active_state(s.active_state);
   out.set_sub_state(s.sub_state);
@@ -208,10 +220,10 @@ std::optional<fleet::v1::StateReport> Agent::TakeReport() {
   for (const std::string& name : dirty_) {
     if (!installed_.contains(name)) continue;
     fleet::v1::UnitState state = ToProto(name);
-    std::string bytes = state.SerializeAsString();
-    std::string& last = reported_[name];
-    if (last == bytes) continue;
-    last = std::move(bytes);
+    size_t fingerprint = Fingerprint(state);
+    size_t& last = records_[name].reported;
+    if (last == fingerprint) continue;
+    last = fingerprint;
     *report.add_states() = std::move(state);
   }
   dirty_.clear();
@@ -224,10 +236,9 @@ std::optional<fleet::v1::StateReport> Agent::TakeReport() {
 fleet::v1::Register Agent::MakeRegister(const fleet::v1::Machine& machine) {
   fleet::v1::Register reg;
   *reg.mutable_machine() = machine;
-  reported_.clear();
   for (const auto& [name, unit] : installed_) {
     fleet::v1::UnitState state = ToProto(name);
-    reported_[name] = state.SerializeAsString();
+    records_[name].reported = Fingerprint(state);
     *reg.add_units() = std::move(state);
   }
   dirty_.clear();

@@ -70,10 +70,18 @@ class Agent {
   const std::string machine_id_;
   std::optional<std::map<std::string, DesiredUnit>> desired_;  // nullopt: no schedule yet
   std::map<std::string, InstalledUnit> installed_;
-  std::map<std::string, std::string> hashes_;        // name -> hash of the installed file
-  std::map<std::string, UnitStatus> statuses_;       // name -> last known systemd state
-  std::map<std::string, std::string> reported_;      // name -> serialized UnitState last sent
-  std::set<std::string> dirty_;                      // statuses that may differ from reported_
+  // What the agent knows of each installed unit beyond the planner's view:
+  // one record, so that a unit costs one map node here, not one per fact
+  // (the agent's memory per unit is the product's promise).
+  struct UnitRecord {
+    std::string hash;                 // the engine's hash of the installed file ("" = not named yet)
+    std::optional<UnitStatus> status;  // last known systemd state
+    // A fingerprint of the UnitState last sent (absl::HashOf of its bytes):
+    // a unit is reported again only when it differs. 0 = never sent.
+    size_t reported = 0;
+  };
+  std::map<std::string, UnitRecord> records_;        // installed units only
+  std::set<std::string> dirty_;                      // units whose state may differ from the last sent
   std::set<std::string> removed_;                    // removed since the last report
   bool reload_pending_ = false;                      // files changed since the last Reload
   std::vector<std::string> loaded_;                  // units loaded since the last Reload

@@ -6,24 +6,42 @@
 // load, daemon-reload, stop, restart, start. No I/O; table-tested.
 
 #include <map>
+#include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
+#include <utility>
 #include <vector>
+
+#include "absl/strings/string_view.h"
 
 namespace fleet::agent {
 
 enum class Target { kLoaded, kLaunched };
 
+// A unit file's text, shared by its copies: the desired set, what is
+// installed and the load task hold the same file, once in memory. Compares
+// by text. Made implicitly from a string, as the planner's tables are written.
+class UnitText {
+ public:
+  UnitText() : text_(std::make_shared<const std::string>()) {}
+  UnitText(std::string text) : text_(std::make_shared<const std::string>(std::move(text))) {}
+  UnitText(const char* text) : UnitText(std::string(text)) {}
+  const std::string& str() const { return *text_; }
+  bool operator==(const UnitText& other) const { return text_ == other.text_ || *text_ == *other.text_; }
+
+ private:
+  std::shared_ptr<const std::string> text_;  // never null
+};
+
 // One unit as the engine wants it on this machine.
 struct DesiredUnit {
-  std::string contents;
+  UnitText contents;
   std::string hash;
   Target target = Target::kLoaded;
 };
 
 // One unit installed in the unit dir.
 struct InstalledUnit {
-  std::string contents;
+  UnitText contents;
   // The agent started it (or adopted it running) and has not stopped it since.
   // A launched unit that exits or fails stays launched: restarting it is
   // systemd's job (Restart=), and its failure is reported, not hidden. (An
@@ -43,7 +61,7 @@ absl::string_view TaskKindName(TaskKind kind);
 struct Task {
   TaskKind kind;
   std::string unit;      // empty for kReload
-  std::string contents;  // kLoad only
+  UnitText contents;     // kLoad only
 
   bool operator==(const Task&) const = default;
 };
