@@ -56,6 +56,8 @@ class GrpcStream : public std::enable_shared_from_this<GrpcStream> {
   // Writes made before the connection is up are sent once it is.
   static std::shared_ptr<GrpcStream> Open(EventLoop* loop, std::string target, std::string path,
                                           std::shared_ptr<const ClientTls> tls, Callbacks callbacks);
+  // Closes what is still open, which only the loop thread may do: drop the
+  // last reference there, or after the call ended (Close, on_done).
   ~GrpcStream();
   GrpcStream(const GrpcStream&) = delete;
   GrpcStream& operator=(const GrpcStream&) = delete;
