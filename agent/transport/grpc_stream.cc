@@ -354,10 +354,11 @@ ssize_t GrpcStream::SendCallback(nghttp2_session*, const uint8_t* data, size_t l
         self->write_blocked_ = true;
         return NGHTTP2_ERR_WOULDBLOCK;
       case TlsConnection::Io::kClosed:
-      case TlsConnection::Io::kFailed:
+      case TlsConnection::Io::kFailed: {
         const std::string& error = self->tls_connection_->error();
         self->last_error_ = absl::StrCat("TLS write: ", error.empty() ? "the connection ended" : error);
         return NGHTTP2_ERR_CALLBACK_FAILURE;
+      }
     }
   } else {
     n = send(self->fd_, data, length, MSG_NOSIGNAL);
