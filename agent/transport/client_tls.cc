@@ -40,10 +40,6 @@ constexpr mbedtls_ecp_group_id kCurves[] = {MBEDTLS_ECP_DP_CURVE25519, MBEDTLS_E
                                             MBEDTLS_ECP_DP_SECP384R1, MBEDTLS_ECP_DP_NONE};
 const char* kAlpn[] = {"h2", nullptr};
 
-// GeneralName tags of a subjectAltName entry (RFC 5280): [2] dNSName, [7] iPAddress.
-constexpr int kDnsNameTag = MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2;
-constexpr int kIpAddressTag = MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7;
-
 std::string MbedError(int rc) {
   char text[160];
   mbedtls_strerror(rc, text, sizeof(text));
@@ -55,40 +51,15 @@ const unsigned char* Bytes(const std::string& pem) {
   return reinterpret_cast<const unsigned char*>(pem.c_str());
 }
 
-// True when `pattern` (a dNSName, possibly "*.example.com") names `host`.
-bool DnsNameMatches(absl::string_view pattern, absl::string_view host) {
-  if (absl::EqualsIgnoreCase(pattern, host)) return true;
-  if (!absl::StartsWith(pattern, "*.")) return false;
-  size_t dot = host.find('.');
-  return dot != absl::string_view::npos && dot > 0 &&
-         absl::EqualsIgnoreCase(pattern.substr(2), host.substr(dot + 1));
-}
-
-// True when the certificate's subjectAltName names `host`: an iPAddress entry
-// for an address, a dNSName entry for a name. Mbed TLS 2.28's own check is
-// not used: it compares every kind of entry with the name, and none with an
-// address.
-bool CertificateNames(const mbedtls_x509_crt& cert, const std::string& host) {
-  unsigned char address[16];
-  size_t address_length = 0;
-  if (inet_pton(AF_INET, host.c_str(), address) == 1) {
-    address_length = 4;
-  } else if (inet_pton(AF_INET6, host.c_str(), address) == 1) {
-    address_length = 16;
-  }
+// The subjectAltName entries of `cert` (an empty list when it has none).
+std::vector<SubjectAltName> SubjectAltNamesOf(const mbedtls_x509_crt& cert) {
+  std::vector<SubjectAltName> names;
   for (const mbedtls_x509_sequence* name = &cert.subject_alt_names; name != nullptr; name = name->next) {
-    if (name->buf.p == nullptr) continue;  // no subjectAltName at all
-    absl::string_view value(reinterpret_cast<const char*>(name->buf.p), name->buf.len);
-    if (address_length > 0) {
-      if (name->buf.tag == kIpAddressTag && value.size() == address_length &&
-          std::memcmp(value.data(), address, address_length) == 0) {
-        return true;
-      }
-    } else if (name->buf.tag == kDnsNameTag && DnsNameMatches(value, host)) {
-      return true;
-    }
+    if (name->buf.p == nullptr) continue;  // the empty head of a certificate without any
+    names.push_back(
+        {name->buf.tag, std::string_view(reinterpret_cast<const char*>(name->buf.p), name->buf.len)});
   }
-  return false;
+  return names;
 }
 
 // The names of the alerts an engine sends when it refuses a handshake.
@@ -111,7 +82,39 @@ std::string AlertName(unsigned char code) {
   }
 }
 
+// True when `pattern`, a dNSName, names `host` (see SubjectAltNamesName).
+bool DnsNameMatches(absl::string_view pattern, absl::string_view host) {
+  if (absl::EqualsIgnoreCase(pattern, host)) return true;
+  if (!absl::StartsWith(pattern, "*.")) return false;
+  absl::string_view domain = pattern.substr(2);
+  if (domain.find('.') == absl::string_view::npos) return false;  // "*.com"
+  size_t dot = host.find('.');
+  return dot != absl::string_view::npos && dot > 0 && absl::EqualsIgnoreCase(domain, host.substr(dot + 1));
+}
+
 }  // namespace
+
+bool SubjectAltNamesName(std::span<const SubjectAltName> names, const std::string& host) {
+  unsigned char address[16];
+  size_t address_length = 0;
+  if (inet_pton(AF_INET, host.c_str(), address) == 1) {
+    address_length = 4;
+  } else if (inet_pton(AF_INET6, host.c_str(), address) == 1) {
+    address_length = 16;
+  }
+  for (const SubjectAltName& name : names) {
+    if (address_length > 0) {
+      if (name.tag == kSanIpAddress && name.value.size() == address_length &&
+          std::memcmp(name.value.data(), address, address_length) == 0) {
+        return true;
+      }
+    } else if (name.tag == kSanDnsName &&
+               DnsNameMatches(absl::string_view(name.value.data(), name.value.size()), host)) {
+      return true;
+    }
+  }
+  return false;
+}
 
 struct ClientTls::Contexts {
   mbedtls_entropy_context entropy;
@@ -233,7 +236,9 @@ TlsConnection::TlsConnection(std::shared_ptr<const ClientTls> tls, int fd, std::
       &session_->ssl,
       [](void* context, mbedtls_x509_crt* cert, int depth, uint32_t* flags) {
         const auto* self = static_cast<const TlsConnection*>(context);
-        if (depth == 0 && !CertificateNames(*cert, self->host_)) *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
+        if (depth == 0 && !SubjectAltNamesName(SubjectAltNamesOf(*cert), self->host_)) {
+          *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
+        }
         return 0;
       },
       this);

@@ -17,13 +17,34 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/tls/material.h"
 
 namespace fleet::agent {
+
+// One subjectAltName entry of a certificate: its GeneralName tag (RFC 5280;
+// the constants below) and its raw value.
+struct SubjectAltName {
+  int tag;
+  std::string_view value;
+};
+inline constexpr int kSanDnsName = 0x82;    // [2] dNSName
+inline constexpr int kSanUri = 0x86;        // [6] uniformResourceIdentifier
+inline constexpr int kSanIpAddress = 0x87;  // [7] iPAddress (4 or 16 bytes)
+
+// True when `names` name `host`, as dialled: an IPv4 or IPv6 address by an
+// equal iPAddress entry, a DNS name by a dNSName entry, compared without case.
+// A dNSName may start with a "*" label, which stands for exactly one label
+// and only below a domain of two labels or more ("*.example.com", not
+// "*.com"). No other kind of entry names a host. Mbed TLS 2.28's own check is
+// not used: it compares every kind of entry with a name, and none with an
+// address.
+bool SubjectAltNamesName(std::span<const SubjectAltName> names, const std::string& host);
 
 class ClientTls {
  public:
