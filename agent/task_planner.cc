@@ -2,6 +2,12 @@
 
 namespace fleet::agent {
 
+const std::shared_ptr<const std::string>& UnitText::Empty() {
+  // Never destroyed: a UnitText may still be alive while statics are torn down.
+  static const auto* empty = new std::shared_ptr<const std::string>(std::make_shared<const std::string>());
+  return *empty;
+}
+
 absl::string_view TaskKindName(TaskKind kind) {
   switch (kind) {
     case TaskKind::kUnload:

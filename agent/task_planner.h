@@ -20,15 +20,19 @@ enum class Target { kLoaded, kLaunched };
 // A unit file's text, shared by its copies: the desired set, what is
 // installed and the load task hold the same file, once in memory. Compares
 // by text. Made implicitly from a string, as the planner's tables are written.
+// Every empty text (the tasks other than load, a new InstalledUnit) shares
+// one string: no allocation for them.
 class UnitText {
  public:
-  UnitText() : text_(std::make_shared<const std::string>()) {}
-  UnitText(std::string text) : text_(std::make_shared<const std::string>(std::move(text))) {}
+  UnitText() : text_(Empty()) {}
+  UnitText(std::string text)
+      : text_(text.empty() ? Empty() : std::make_shared<const std::string>(std::move(text))) {}
   UnitText(const char* text) : UnitText(std::string(text)) {}
   const std::string& str() const { return *text_; }
   bool operator==(const UnitText& other) const { return text_ == other.text_ || *text_ == *other.text_; }
 
  private:
+  static const std::shared_ptr<const std::string>& Empty();
   std::shared_ptr<const std::string> text_;  // never null
 };
 
