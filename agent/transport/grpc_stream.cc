@@ -94,12 +94,15 @@ void GrpcStream::Start() {
   ConnectNext();
 }
 
+void GrpcStream::CloseSocket() {
+  if (fd_ < 0) return;
+  loop_->Unwatch(watch_);
+  close(fd_);
+  fd_ = -1;
+}
+
 void GrpcStream::ConnectNext() {
-  if (fd_ >= 0) {
-    loop_->Unwatch(watch_);
-    close(fd_);
-    fd_ = -1;
-  }
+  CloseSocket();
   while (next_address_ < addresses_.size()) {
     const std::vector<uint8_t>& address = addresses_[next_address_++];
     const sockaddr* sa = reinterpret_cast<const sockaddr*>(address.data());
@@ -478,11 +481,7 @@ void GrpcStream::Teardown() {
   if (session_ != nullptr) nghttp2_session_del(session_);
   session_ = nullptr;
   tls_connection_.reset();
-  if (fd_ >= 0) {
-    loop_->Unwatch(watch_);
-    close(fd_);
-  }
-  fd_ = -1;
+  CloseSocket();
 }
 
 }  // namespace fleet::agent

@@ -79,6 +79,7 @@ class GrpcStream : public std::enable_shared_from_this<GrpcStream> {
 
   void Start();             // resolves the target, then connects
   void ConnectNext();       // to the next resolved address
+  void CloseSocket();       // unwatches and closes fd_, if open
   void OnEvents(uint32_t events);
   void Handshake();
   void StartHttp2();
