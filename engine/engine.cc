@@ -121,12 +121,12 @@ absl::Status Engine::LoadLocked(std::vector<std::string>* warnings) {
     if (kv.key != kUnitsPrefix + unit.name()) {
       return absl::DataLossError(absl::StrCat("store key ", kv.key, " holds unit \"", unit.name(), "\""));
     }
-    UnitRecord record{.contents = std::move(*unit.mutable_contents()),
-                      .hash = std::move(*unit.mutable_hash()),
+    UnitRecord record{.file = files_.Share({.contents = std::move(*unit.mutable_contents()),
+                                            .hash = std::move(*unit.mutable_hash())}),
                       .desired_state = unit.desired_state(),
                       .create_revision = kv.create_revision,
                       .mod_revision = kv.mod_revision};
-    absl::StatusOr<ParsedUnit> parsed = ParseUnit(unit.name(), record.contents);
+    absl::StatusOr<ParsedUnit> parsed = ParseUnit(unit.name(), record.file->contents);
     if (parsed.ok()) {
       record.options = options_pool_.Share(std::move(parsed->options));
       record.is_template = parsed->name.IsTemplate();
@@ -428,24 +428,22 @@ absl::StatusOr<v1::CreateUnitsResponse> Engine::CreateUnits(const v1::CreateUnit
     auto it = units_.find(names[i]);
     const UnitRecord* existing = it == units_.end() ? nullptr : &it->second;
     UnitRecord unit;
-    if (existing != nullptr && existing->hash == parsed[i].hash) {
+    if (existing != nullptr && existing->file->hash == parsed[i].hash) {
       answer->set_created(false);
       if (wanted == v1::DESIRED_STATE_UNSPECIFIED || wanted == existing->desired_state) {
         *answer->mutable_unit() = UnitMessage(names[i], *existing);
         continue;  // same file, same state: nothing to do
       }
-      unit.contents = existing->contents;
-      unit.hash = existing->hash;
+      unit.file = existing->file;
       unit.desired_state = wanted;
     } else {
       if (existing != nullptr && !asked.replace()) {
         return absl::AlreadyExistsError(absl::StrCat(
             "unit ", ShowName(names[i]), " already exists with other contents (stored hash ",
-            existing->hash, ", submitted hash ", parsed[i].hash,
+            existing->file->hash, ", submitted hash ", parsed[i].hash,
             "); destroy it first or ask to replace it"));
       }
-      unit.contents = asked.contents();
-      unit.hash = parsed[i].hash;
+      unit.file = files_.Share({.contents = asked.contents(), .hash = parsed[i].hash});
       unit.desired_state = wanted;
       if (wanted == v1::DESIRED_STATE_UNSPECIFIED) {
         unit.desired_state = existing != nullptr ? existing->desired_state : v1::DESIRED_STATE_INACTIVE;
@@ -651,7 +649,7 @@ void Engine::FillStatusLocked(const std::string& name, const UnitRecord& record,
                               const std::string& machine_id, v1::UnitStatus* status) const {
   status->set_name(name);
   status->set_desired_state(record.desired_state);
-  status->set_hash(record.hash);
+  status->set_hash(record.file->hash);
   status->set_machine_id(machine_id);
   if (machine_id.empty()) {
     status->set_unscheduled_reason(UnscheduledReasonLocked(name, record));
@@ -670,7 +668,7 @@ void Engine::FillStatusLocked(const std::string& name, const UnitRecord& record,
         state->set_main_pid(reported.main_pid);
         state->set_since_unix_micros(reported.since_unix_micros);
         state->set_exit_status(reported.exit_status);
-        state->set_unit_hash(reported.unit_hash);
+        if (reported.unit_hash != nullptr) state->set_unit_hash(*reported.unit_hash);
       }
     }
   }
@@ -854,7 +852,14 @@ void Engine::KeepReportedStateLocked(MachineRecord& record, const v1::UnitState&
   kept.main_pid = state.main_pid();
   kept.exit_status = state.exit_status();
   kept.since_unix_micros = state.since_unix_micros();
-  kept.unit_hash = state.unit_hash();
+  kept.unit_hash.reset();
+  if (state.unit_hash().empty()) return;
+  if (auto unit = units_.find(state.name()); unit != units_.end() && unit->second.file->hash == state.unit_hash()) {
+    const std::shared_ptr<const UnitFileText>& file = unit->second.file;
+    kept.unit_hash = std::shared_ptr<const std::string>(file, &file->hash);  // shares the file's
+  } else {
+    kept.unit_hash = std::make_shared<const std::string>(state.unit_hash());
+  }
 }
 
 void Engine::AgentDisconnected(int64_t session) {
@@ -1032,8 +1037,8 @@ absl::Status Engine::ReconcileLocked() {
 v1::Unit Engine::UnitMessage(const std::string& name, const UnitRecord& record) {
   v1::Unit unit;
   unit.set_name(name);
-  unit.set_contents(record.contents);
-  unit.set_hash(record.hash);
+  unit.set_contents(record.file->contents);
+  unit.set_hash(record.file->hash);
   unit.set_desired_state(record.desired_state);
   unit.set_create_revision(record.create_revision);
   unit.set_mod_revision(record.mod_revision);
@@ -1078,9 +1083,9 @@ v1::ScheduledUnit Engine::ScheduledUnitLocked(const SetEntry& entry) {
   const UnitRecord& record = units_.at(entry.name);  // entries are made from units_ under mu_
   v1::ScheduledUnit scheduled;
   scheduled.set_name(entry.name);
-  scheduled.set_hash(record.hash);
+  scheduled.set_hash(record.file->hash);
   scheduled.set_desired_state(record.desired_state);
-  scheduled.set_contents(record.contents);
+  scheduled.set_contents(record.file->contents);
   return scheduled;
 }
 

@@ -874,6 +874,31 @@ TEST_F(EngineTest, ChangesTheSchedulerCannotSeeNeedNoPassButReachTheAgent) {
   EXPECT_EQ(MachineOf("web.service"), "");
 }
 
+// The hash a unit's state carries is the one its agent reported running,
+// also once the unit's file changed and until the agent reports again.
+TEST_F(EngineTest, ReportedHashStaysWhatTheAgentRanWhenTheFileChanges) {
+  RecordingChannel m1;
+  int64_t s1 = Register("m1", &m1);
+  ASSERT_TRUE(Create("web.service", kPlain, v1::DESIRED_STATE_LAUNCHED).ok());
+  ASSERT_TRUE(engine_->Tick().ok());
+  const std::string ran = engine_->GetUnit("web.service")->hash();
+  v1::StateReport report;
+  v1::UnitState* state = report.add_states();
+  state->set_name("web.service");
+  state->set_active_state("active");
+  state->set_unit_hash(ran);
+  ASSERT_TRUE(engine_->AgentReport(s1, report).ok());
+
+  ASSERT_TRUE(Create("web.service", "[Service]\nExecStart=/bin/sleep 2000\n", v1::DESIRED_STATE_LAUNCHED,
+                     /*replace=*/true)
+                  .ok());
+  ASSERT_NE(engine_->GetUnit("web.service")->hash(), ran);
+  auto states = ListStates(v1::ListUnitStatesRequest());
+  ASSERT_TRUE(states.ok()) << states.status();
+  ASSERT_EQ(states->units_size(), 1);
+  EXPECT_EQ(states->units(0).state().unit_hash(), ran);
+}
+
 TEST_F(EngineTest, UnitStatesCarryReportsAndUnplaceableReasons) {
   RecordingChannel m1;
   int64_t s1 = Register("m1", &m1, {{"role", "web"}});
