@@ -178,6 +178,7 @@ EmbeddedStore::~EmbeddedStore() {
   }
   absl::MutexLock lock(&mu_);
   if (wal_fd_ >= 0) ::close(wal_fd_);
+  for (const auto& [file, fd] : read_fds_) ::close(fd);
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
@@ -221,7 +222,7 @@ absl::Status EmbeddedStore::Recover() {
   uint64_t first = 1;
   if (!snapshots.empty()) {
     first = snapshots.back();
-    if (absl::Status st = LoadSnapshot(dir + "/" + SnapshotName(first)); !st.ok()) return st;
+    if (absl::Status st = LoadSnapshot(first); !st.ok()) return st;
   }
   std::vector<uint64_t> replay;
   for (uint64_t n : segments) {
@@ -246,7 +247,7 @@ absl::Status EmbeddedStore::Recover() {
     absl::StatusOr<store::ScannedFrames> frames = store::ScanFrames(path, *data);
     if (!frames.ok()) return frames.status();
     for (size_t f = 0; f < frames->payloads.size(); ++f) {
-      if (absl::Status st = ReplayRecord(frames->payloads[f], path, frames->offsets[f]); !st.ok()) {
+      if (absl::Status st = ReplayRecord(frames->payloads[f], replay[i], frames->offsets[f]); !st.ok()) {
         return st;
       }
     }
@@ -286,11 +287,10 @@ absl::Status EmbeddedStore::Recover() {
   return absl::OkStatus();
 }
 
-absl::Status EmbeddedStore::ReplayRecord(absl::string_view payload, const std::string& file,
-                                         uint64_t offset) {
+absl::Status EmbeddedStore::ReplayRecord(absl::string_view payload, uint64_t number, uint64_t offset) {
   auto bad = [&](absl::string_view why) {
-    return absl::DataLossError(absl::StrCat("store file ", file, ": record at byte offset ", offset,
-                                            " is invalid: ", why));
+    return absl::DataLossError(absl::StrCat("store file ", FilePath(SegmentFile(number)),
+                                            ": record at byte offset ", offset, " is invalid: ", why));
   };
   Decoder d(payload);
   uint8_t tag;
@@ -303,11 +303,16 @@ absl::Status EmbeddedStore::ReplayRecord(absl::string_view payload, const std::s
     if (!d.Byte(&entry)) return bad("truncated entry");
     switch (static_cast<EntryTag>(entry)) {
       case EntryTag::kPut: {
-        std::string key, value;
+        std::string key;
+        absl::string_view value;
         int64_t lease;
-        if (!d.Bytes(&key) || !d.Bytes(&value) || !d.Signed(&lease)) return bad("truncated put");
+        if (!d.Bytes(&key) || !d.View(&value) || !d.Signed(&lease)) return bad("truncated put");
         if (lease != 0 && !leases_.contains(lease)) return bad("put under an unknown lease");
-        PutKey(key, value, lease, revision, nullptr);
+        const ValueRef ref{.file = SegmentFile(number),
+                           .offset = offset + store::kFrameHeaderSize +
+                                     static_cast<uint64_t>(value.data() - payload.data()),
+                           .size = static_cast<uint32_t>(value.size())};
+        PutKey(key, value, ref, lease, revision, nullptr);
         break;
       }
       case EntryTag::kDelete: {
@@ -337,7 +342,8 @@ absl::Status EmbeddedStore::ReplayRecord(absl::string_view payload, const std::s
   return absl::OkStatus();
 }
 
-absl::Status EmbeddedStore::LoadSnapshot(const std::string& path) {
+absl::Status EmbeddedStore::LoadSnapshot(uint64_t number) {
+  const std::string path = FilePath(SnapshotFile(number));
   absl::StatusOr<std::string> data = store::ReadWholeFile(path);
   if (!data.ok()) return data.status();
   absl::StatusOr<store::ScannedFrames> frames = store::ScanFrames(path, *data);
@@ -373,11 +379,16 @@ absl::Status EmbeddedStore::LoadSnapshot(const std::string& path) {
       case RecordTag::kSnapKvs:
         while (!d.done()) {
           std::string key;
+          absl::string_view value;
           Entry entry;
-          if (!d.Bytes(&key) || !d.Bytes(&entry.value) || !d.Signed(&entry.create_revision) ||
+          if (!d.Bytes(&key) || !d.View(&value) || !d.Signed(&entry.create_revision) ||
               !d.Signed(&entry.mod_revision) || !d.Signed(&entry.version) || !d.Signed(&entry.lease)) {
             return bad("bad key");
           }
+          entry.value = {.file = SnapshotFile(number),
+                         .offset = frames->offsets[i] + store::kFrameHeaderSize +
+                                   static_cast<uint64_t>(value.data() - frames->payloads[i].data()),
+                         .size = static_cast<uint32_t>(value.size())};
           if (entry.lease != 0) {
             auto it = leases_.find(entry.lease);
             if (it == leases_.end()) return bad("key under an unknown lease");
@@ -408,22 +419,62 @@ absl::Status EmbeddedStore::OpenSegment(uint64_t number) {
     ::close(fd);
     return st;
   }
+  const off_t size = ::lseek(fd, 0, SEEK_END);
+  if (size < 0) {
+    const int err = errno;
+    ::close(fd);
+    return store::ErrnoStatus(err, "lseek", path);
+  }
   if (wal_fd_ >= 0) ::close(wal_fd_);
   wal_fd_ = fd;
   wal_path_ = path;
   segment_number_ = number;
+  wal_size_ = static_cast<uint64_t>(size);
   return absl::OkStatus();
 }
 
 // ---------------------------------------------------------------- reads
 
-KeyValue EmbeddedStore::ToKeyValue(const std::string& key, const Entry& entry) {
-  return KeyValue{.key = key,
-                  .value = entry.value,
-                  .create_revision = entry.create_revision,
-                  .mod_revision = entry.mod_revision,
-                  .version = entry.version,
-                  .lease = entry.lease};
+std::string EmbeddedStore::FilePath(uint64_t file) const {
+  return options_.dir + "/" + (file % 2 == 0 ? SegmentName(file / 2) : SnapshotName(file / 2));
+}
+
+absl::Status EmbeddedStore::ReadValue(const ValueRef& ref, std::string* out) {
+  if (ref.size == 0) return absl::OkStatus();
+  auto [it, opened] = read_fds_.try_emplace(ref.file, -1);
+  if (opened) {
+    it->second = ::open(FilePath(ref.file).c_str(), O_RDONLY | O_CLOEXEC);
+    if (it->second < 0) {
+      const int err = errno;
+      read_fds_.erase(it);
+      return store::ErrnoStatus(err, "open", FilePath(ref.file));
+    }
+  }
+  const size_t start = out->size();
+  out->resize(start + ref.size);
+  for (size_t done = 0; done < ref.size;) {
+    const ssize_t n = ::pread(it->second, out->data() + start + done, ref.size - done,
+                              static_cast<off_t>(ref.offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return store::ErrnoStatus(errno, "pread", FilePath(ref.file));
+    if (n == 0) {
+      return absl::DataLossError(absl::StrCat("store file ", FilePath(ref.file), " ends before the value of ",
+                                              ref.size, " bytes at byte offset ", ref.offset));
+    }
+    done += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<KeyValue> EmbeddedStore::ReadKeyValue(const std::string& key, const Entry& entry) {
+  KeyValue kv{.key = key,
+              .value = {},
+              .create_revision = entry.create_revision,
+              .mod_revision = entry.mod_revision,
+              .version = entry.version,
+              .lease = entry.lease};
+  if (absl::Status st = ReadValue(entry.value, &kv.value); !st.ok()) return st;
+  return kv;
 }
 
 absl::StatusOr<KeyValue> EmbeddedStore::Get(const std::string& key) {
@@ -431,7 +482,7 @@ absl::StatusOr<KeyValue> EmbeddedStore::Get(const std::string& key) {
   if (!failed_.ok()) return failed_;
   auto it = kvs_.find(key);
   if (it == kvs_.end()) return absl::NotFoundError(absl::StrCat("key \"", key, "\" not found"));
-  return ToKeyValue(it->first, it->second);
+  return ReadKeyValue(it->first, it->second);
 }
 
 absl::StatusOr<RangeResult> EmbeddedStore::Range(const std::string& prefix,
@@ -448,7 +499,9 @@ absl::StatusOr<RangeResult> EmbeddedStore::Range(const std::string& prefix,
       result.more = true;
       break;
     }
-    result.kvs.push_back(ToKeyValue(it->first, it->second));
+    absl::StatusOr<KeyValue> kv = ReadKeyValue(it->first, it->second);
+    if (!kv.ok()) return kv.status();
+    result.kvs.push_back(*std::move(kv));
   }
   return result;
 }
@@ -607,6 +660,7 @@ void EmbeddedStore::CommitLoop() {
         if (!records.empty()) {
           st = store::WriteAll(wal_fd_, records, wal_path_);
           if (st.ok()) st = store::SyncFd(wal_fd_, wal_path_);
+          wal_size_ += records.size();  // (after an error nothing is read again)
         }
         if (!st.ok()) {
           failed_ = st;
@@ -643,7 +697,27 @@ void EmbeddedStore::Apply(WriteRequest* r, std::string* records, std::vector<Wat
       bool ok = true;
       for (const Compare& c : txn.compares) {
         auto it = kvs_.find(c.key);
-        if (!CompareHolds(c, it == kvs_.end() ? nullptr : &it->second)) {
+        if (it == kvs_.end()) {
+          if (!CompareHolds<KeyValue>(c, nullptr)) {
+            ok = false;
+            break;
+          }
+          continue;
+        }
+        // The value is read only for a compare on it.
+        KeyValue current{.key = {},
+                         .value = {},
+                         .create_revision = it->second.create_revision,
+                         .mod_revision = it->second.mod_revision,
+                         .version = it->second.version,
+                         .lease = it->second.lease};
+        if (c.target == Compare::Target::kValue) {
+          if (absl::Status st = ReadValue(it->second.value, &current.value); !st.ok()) {
+            r->status = st;
+            return;
+          }
+        }
+        if (!CompareHolds(c, &current)) {
           ok = false;
           break;
         }
@@ -658,14 +732,21 @@ void EmbeddedStore::Apply(WriteRequest* r, std::string* records, std::vector<Wat
       e.Signed(next);
       for (const Operation& op : ops) {
         switch (op.kind) {
-          case Operation::Kind::kPut:
-            PutKey(op.key, op.value, op.lease, next, events);
+          case Operation::Kind::kPut: {
             e.Byte(static_cast<uint8_t>(EntryTag::kPut));
             e.Bytes(op.key);
             e.Bytes(op.value);
+            // This request's frame goes at the end of `records`, which goes
+            // at the end of the segment.
+            const ValueRef ref{.file = SegmentFile(segment_number_),
+                               .offset = wal_size_ + records->size() + store::kFrameHeaderSize +
+                                         (payload.size() - op.value.size()),
+                               .size = static_cast<uint32_t>(op.value.size())};
             e.Signed(op.lease);
+            PutKey(op.key, op.value, ref, op.lease, next, events);
             changed = true;
             break;
+          }
           case Operation::Kind::kDelete:
             if (DeleteKey(op.key, next, events)) {
               e.Byte(static_cast<uint8_t>(EntryTag::kDelete));
@@ -729,8 +810,8 @@ void EmbeddedStore::Apply(WriteRequest* r, std::string* records, std::vector<Wat
   if (changed) store::AppendFrame(payload, records);
 }
 
-void EmbeddedStore::PutKey(const std::string& key, const std::string& value, LeaseId lease,
-                           int64_t revision, std::vector<WatchEvent>* events) {
+void EmbeddedStore::PutKey(const std::string& key, absl::string_view value, const ValueRef& ref,
+                           LeaseId lease, int64_t revision, std::vector<WatchEvent>* events) {
   auto [it, inserted] = kvs_.try_emplace(key);
   Entry& entry = it->second;
   if (inserted) {
@@ -739,12 +820,19 @@ void EmbeddedStore::PutKey(const std::string& key, const std::string& value, Lea
   } else if (entry.lease != 0 && entry.lease != lease) {
     if (auto l = leases_.find(entry.lease); l != leases_.end()) l->second.keys.erase(key);
   }
-  entry.value = value;
+  entry.value = ref;
   entry.mod_revision = revision;
   ++entry.version;
   entry.lease = lease;
   if (lease != 0) leases_[lease].keys.insert(key);
-  if (events) events->push_back({WatchEvent::Type::kPut, ToKeyValue(key, entry)});
+  if (events) {
+    events->push_back({WatchEvent::Type::kPut, KeyValue{.key = key,
+                                                       .value = std::string(value),
+                                                       .create_revision = entry.create_revision,
+                                                       .mod_revision = entry.mod_revision,
+                                                       .version = entry.version,
+                                                       .lease = entry.lease}});
+  }
 }
 
 bool EmbeddedStore::DeleteKey(const std::string& key, int64_t revision,
@@ -776,8 +864,28 @@ void EmbeddedStore::RemoveLease(LeaseId id, int64_t revision, std::vector<WatchE
 // ---------------------------------------------------------------- snapshots
 
 absl::Status EmbeddedStore::TakeSnapshot() {
-  uint64_t number = segment_number_ + 1;
-  std::string data;
+  const uint64_t number = segment_number_ + 1;
+  // The snapshot holds everything before segment `number`: start it first, so
+  // that a crash before the rename below replays the old snapshot and all segments.
+  if (absl::Status st = OpenSegment(number); !st.ok()) return st;
+  records_since_snapshot_ = 0;
+
+  const std::string& dir = options_.dir;
+  const std::string final_path = FilePath(SnapshotFile(number));
+  const std::string tmp_path = final_path + ".tmp";
+  const int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return store::ErrnoStatus(errno, "open", tmp_path);
+  absl::Status st;
+  // Frames go to the file a chunk at a time (the whole snapshot in memory was
+  // a peak of the engine's heap). Every value is copied from its file into
+  // the snapshot; `moved` says where, in kvs_ order, for after the rename.
+  uint64_t written = 0;
+  auto write_frame = [&](absl::string_view payload) {
+    std::string frame;
+    store::AppendFrame(payload, &frame);
+    if (st.ok()) st = store::WriteAll(fd, frame, tmp_path);
+    written += frame.size();
+  };
   {
     std::string header;
     Encoder e(&header);
@@ -786,47 +894,44 @@ absl::Status EmbeddedStore::TakeSnapshot() {
     e.Signed(next_lease_id_);
     e.Varint(leases_.size());
     e.Varint(kvs_.size());
-    store::AppendFrame(header, &data);
+    write_frame(header);
   }
   std::string chunk(1, static_cast<char>(RecordTag::kSnapLeases));
-  auto flush = [&](RecordTag tag, bool last) {
-    if (chunk.size() > 1 && (last || chunk.size() >= kSnapshotChunkBytes)) {
-      store::AppendFrame(chunk, &data);
-      chunk.assign(1, static_cast<char>(tag));
-    }
-  };
   for (const auto& [id, lease] : leases_) {
     Encoder e(&chunk);
     e.Signed(id);
     e.Signed(DurationNanos(lease.ttl));
-    flush(RecordTag::kSnapLeases, false);
+    if (chunk.size() >= kSnapshotChunkBytes) {
+      write_frame(chunk);
+      chunk.resize(1);
+    }
   }
-  flush(RecordTag::kSnapLeases, true);
+  if (chunk.size() > 1) write_frame(chunk);
+  std::vector<ValueRef> moved;
+  moved.reserve(kvs_.size());
+  size_t first_in_chunk = 0;  // index in `moved` of the chunk's first value
+  auto flush_kvs = [&]() {
+    for (size_t i = first_in_chunk; i < moved.size(); ++i) moved[i].offset += written + store::kFrameHeaderSize;
+    write_frame(chunk);
+    chunk.resize(1);
+    first_in_chunk = moved.size();
+  };
   chunk.assign(1, static_cast<char>(RecordTag::kSnapKvs));
   for (const auto& [key, entry] : kvs_) {
+    if (!st.ok()) break;
     Encoder e(&chunk);
     e.Bytes(key);
-    e.Bytes(entry.value);
+    e.Varint(entry.value.size);
+    moved.push_back({.file = SnapshotFile(number), .offset = chunk.size(), .size = entry.value.size});
+    st = ReadValue(entry.value, &chunk);
     e.Signed(entry.create_revision);
     e.Signed(entry.mod_revision);
     e.Signed(entry.version);
     e.Signed(entry.lease);
-    flush(RecordTag::kSnapKvs, false);
+    if (chunk.size() >= kSnapshotChunkBytes) flush_kvs();
   }
-  flush(RecordTag::kSnapKvs, true);
-  store::AppendFrame(std::string(1, static_cast<char>(RecordTag::kSnapEnd)), &data);
-
-  // The snapshot holds everything before segment `number`: start it first, so
-  // that a crash before the rename below replays the old snapshot and all segments.
-  if (absl::Status st = OpenSegment(number); !st.ok()) return st;
-  records_since_snapshot_ = 0;
-
-  const std::string& dir = options_.dir;
-  std::string final_path = dir + "/" + SnapshotName(number);
-  std::string tmp_path = final_path + ".tmp";
-  int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return store::ErrnoStatus(errno, "open", tmp_path);
-  absl::Status st = store::WriteAll(fd, data, tmp_path);
+  if (chunk.size() > 1) flush_kvs();
+  write_frame(std::string(1, static_cast<char>(RecordTag::kSnapEnd)));
   if (st.ok()) st = store::SyncFd(fd, tmp_path);
   ::close(fd);
   if (st.ok() && ::rename(tmp_path.c_str(), final_path.c_str()) != 0) {
@@ -836,6 +941,17 @@ absl::Status EmbeddedStore::TakeSnapshot() {
   if (!st.ok()) {
     ::unlink(tmp_path.c_str());
     return st;
+  }
+  size_t i = 0;
+  for (auto& [key, entry] : kvs_) entry.value = moved[i++];
+  // Nothing refers to the older files any more.
+  for (auto it = read_fds_.begin(); it != read_fds_.end();) {
+    if (it->first / 2 < number) {
+      ::close(it->second);
+      read_fds_.erase(it++);
+    } else {
+      ++it;
+    }
   }
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {

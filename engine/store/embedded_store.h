@@ -1,7 +1,10 @@
 #pragma once
 
-// EmbeddedStore: the default Store. An in-memory ordered map, made durable by
-// a write-ahead log with group commit and by periodic snapshots.
+// EmbeddedStore: the default Store. An in-memory ordered map of keys and
+// their revisions, made durable by a write-ahead log with group commit and by
+// periodic snapshots. Values are not kept in memory: each stays in the file
+// that holds it (the log segment it was written to, then the snapshot that
+// took it over) and reads fetch it from there (see Entry below).
 //
 // Durability. Every write (Put, Delete, Txn, GrantLease, RevokeLease, lease
 // expiry) becomes one record of the log; a call returns only after its record
@@ -145,16 +148,36 @@ class EmbeddedStore final : public Store {
   CommitStats commit_stats() const;
 
  private:
+  // Where the bytes of a value are. Values stay in the file that holds them
+  // (the log segment they were written to, or the snapshot that took them
+  // over) and are read back with pread when asked for: kvs_ holds keys and
+  // revisions only. Values in memory were a tenth of the engine's heap at
+  // 100,000 units, and grew with the size of the unit files; the kernel's
+  // page cache keeps the ones read often.
+  struct ValueRef {
+    uint64_t file;  // SegmentFile() or SnapshotFile() of the file's number
+    uint64_t offset;
+    uint32_t size;
+  };
+  static uint64_t SegmentFile(uint64_t number) { return number * 2; }
+  static uint64_t SnapshotFile(uint64_t number) { return number * 2 + 1; }
   // What kvs_ holds per key: a KeyValue without its key, which is the map's
-  // (the key twice was a tenth of the engine's heap at 100,000 units).
+  // (the key twice was a tenth of the engine's heap at 100,000 units), and
+  // with its value on disk.
   struct Entry {
-    std::string value;
+    ValueRef value{};
     int64_t create_revision = 0;
     int64_t mod_revision = 0;
     int64_t version = 0;
     LeaseId lease = 0;
   };
-  static KeyValue ToKeyValue(const std::string& key, const Entry& entry);
+  // The path of a file of ValueRef::file.
+  std::string FilePath(uint64_t file) const;
+  // Appends the bytes of `ref` to `out`. DATA_LOSS when the file is shorter
+  // than the store wrote it, or the I/O error.
+  absl::Status ReadValue(const ValueRef& ref, std::string* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<KeyValue> ReadKeyValue(const std::string& key, const Entry& entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   struct Lease {
     absl::Duration ttl;
     absl::Time expiry;
@@ -164,9 +187,10 @@ class EmbeddedStore final : public Store {
   explicit EmbeddedStore(EmbeddedStoreOptions options);
 
   absl::Status Recover();
-  absl::Status ReplayRecord(absl::string_view payload, const std::string& file, uint64_t offset)
+  // `payload` is the frame at byte `offset` of segment `number`.
+  absl::Status ReplayRecord(absl::string_view payload, uint64_t number, uint64_t offset)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status LoadSnapshot(const std::string& path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status LoadSnapshot(uint64_t number) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status OpenSegment(uint64_t number) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Queues `requests` for the commit thread and waits until all are durable.
@@ -176,14 +200,16 @@ class EmbeddedStore final : public Store {
   // Applies one request to memory, appending its record and events.
   void Apply(store_internal::WriteRequest* request, std::string* records,
              std::vector<WatchEvent>* events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void PutKey(const std::string& key, const std::string& value, LeaseId lease, int64_t revision,
-              std::vector<WatchEvent>* events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `value` (only read for `events`) is stored at `ref`.
+  void PutKey(const std::string& key, absl::string_view value, const ValueRef& ref, LeaseId lease,
+              int64_t revision, std::vector<WatchEvent>* events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool DeleteKey(const std::string& key, int64_t revision, std::vector<WatchEvent>* events)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemoveLease(LeaseId id, int64_t revision, std::vector<WatchEvent>* events)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Starts a new segment and writes a snapshot of the current state (the
-  // state before that segment). Blocks the store while it writes.
+  // state before that segment), moving every value into it; then deletes the
+  // older files. Blocks the store while it writes.
   absl::Status TakeSnapshot() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AppendHistory(std::vector<WatchEvent> events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DispatchLoop();
@@ -199,6 +225,9 @@ class EmbeddedStore final : public Store {
   int wal_fd_ ABSL_GUARDED_BY(mu_) = -1;
   std::string wal_path_ ABSL_GUARDED_BY(mu_);
   uint64_t segment_number_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t wal_size_ ABSL_GUARDED_BY(mu_) = 0;  // bytes in the current segment
+  // ValueRef::file -> a descriptor open for reading, opened when first read.
+  absl::flat_hash_map<uint64_t, int> read_fds_ ABSL_GUARDED_BY(mu_);
   int64_t records_since_snapshot_ ABSL_GUARDED_BY(mu_) = 0;
   CommitStats stats_ ABSL_GUARDED_BY(mu_);
   absl::Status failed_ ABSL_GUARDED_BY(mu_);  // the first I/O error; sticks

@@ -116,9 +116,16 @@ bool Decoder::Signed(int64_t* v) {
 }
 
 bool Decoder::Bytes(std::string* s) {
+  absl::string_view view;
+  if (!View(&view)) return false;
+  s->assign(view.data(), view.size());
+  return true;
+}
+
+bool Decoder::View(absl::string_view* s) {
   uint64_t n;
   if (!Varint(&n) || n > in_.size()) return false;
-  s->assign(in_.data(), n);
+  *s = in_.substr(0, n);
   in_.remove_prefix(n);
   return true;
 }

@@ -63,6 +63,8 @@ class Decoder {
   bool Varint(uint64_t* v);
   bool Signed(int64_t* v);
   bool Bytes(std::string* s);
+  // Bytes without the copy: `s` views the input (valid while the input is).
+  bool View(absl::string_view* s);
   bool done() const { return in_.empty(); }
 
  private:
