@@ -431,7 +431,7 @@ absl::StatusOr<v1::CreateUnitsResponse> Engine::CreateUnits(const v1::CreateUnit
     if (existing != nullptr && existing->file->hash == parsed[i].hash) {
       answer->set_created(false);
       if (wanted == v1::DESIRED_STATE_UNSPECIFIED || wanted == existing->desired_state) {
-        *answer->mutable_unit() = UnitMessage(names[i], *existing);
+        *answer->mutable_unit() = UnitMessage(names[i], *existing, !request.omit_contents());
         continue;  // same file, same state: nothing to do
       }
       unit.file = existing->file;
@@ -485,7 +485,7 @@ absl::StatusOr<v1::CreateUnitsResponse> Engine::CreateUnits(const v1::CreateUnit
     record.mod_revision = result->revision;
     record.options = options_pool_.Share(std::move(parsed[i].options));
     record.is_template = parsed[i].name.IsTemplate();
-    *response.mutable_units(i)->mutable_unit() = UnitMessage(names[i], record);
+    *response.mutable_units(i)->mutable_unit() = UnitMessage(names[i], record, !request.omit_contents());
     PutUnitLocked(names[i], std::move(record));
   }
   return response;
@@ -513,9 +513,7 @@ absl::StatusOr<v1::ListUnitsResponse> Engine::ListUnits(const v1::ListUnitsReque
       response.set_next_page_token(response.units(response.units_size() - 1).name());
       break;
     }
-    v1::Unit* unit = response.add_units();
-    *unit = UnitMessage(name, record);
-    if (request.omit_contents()) unit->clear_contents();
+    *response.add_units() = UnitMessage(name, record, !request.omit_contents());
   }
   return response;
 }
@@ -600,7 +598,9 @@ absl::StatusOr<v1::SetUnitsDesiredStateResponse> Engine::SetUnitsDesiredState(
     }
   }
   v1::SetUnitsDesiredStateResponse response;
-  for (const std::string& name : names) *response.add_units() = UnitMessage(name, units_.at(name));
+  for (const std::string& name : names) {
+    *response.add_units() = UnitMessage(name, units_.at(name), !request.omit_contents());
+  }
   return response;
 }
 
@@ -1034,10 +1034,10 @@ absl::Status Engine::ReconcileLocked() {
   return absl::OkStatus();
 }
 
-v1::Unit Engine::UnitMessage(const std::string& name, const UnitRecord& record) {
+v1::Unit Engine::UnitMessage(const std::string& name, const UnitRecord& record, bool with_contents) {
   v1::Unit unit;
   unit.set_name(name);
-  unit.set_contents(record.file->contents);
+  if (with_contents) unit.set_contents(record.file->contents);
   unit.set_hash(record.file->hash);
   unit.set_desired_state(record.desired_state);
   unit.set_create_revision(record.create_revision);

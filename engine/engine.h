@@ -272,8 +272,10 @@ class Engine {
     bool is_template = false;
     bool schedulable = true;  // false when the stored file no longer parses
   };
-  // The API's form of unit `name`, stored as `record`.
-  static fleet::v1::Unit UnitMessage(const std::string& name, const UnitRecord& record);
+  // The API's form of unit `name`, stored as `record` (without its file when
+  // `with_contents` is false: clients that submit thousands of units ask so).
+  static fleet::v1::Unit UnitMessage(const std::string& name, const UnitRecord& record,
+                                     bool with_contents = true);
   // The store's value for it, with `desired_state` (which a write is about to
   // give it): a v1::Unit without revisions (the store's own are the truth).
   static std::string StoredValue(const std::string& name, const UnitRecord& record,

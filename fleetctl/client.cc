@@ -257,6 +257,7 @@ absl::Status Client::CreateUnits(const std::vector<v1::CreateUnitRequest>& units
   size_t first = 0;
   while (first < units.size()) {
     v1::CreateUnitsRequest request;
+    request.set_omit_contents(true);  // the files are ours already
     size_t bytes = 0;
     size_t next = first;
     while (next < units.size() && static_cast<size_t>(request.units_size()) < kMaxUnitsPerRequest &&
@@ -314,6 +315,7 @@ absl::Status Client::SetDesiredStates(const std::vector<std::string>& names, v1:
       request.add_names(names[i]);
     }
     request.set_desired_state(state);
+    request.set_omit_contents(true);
     v1::SetUnitsDesiredStateResponse response;
     absl::Status s = Call([&](v1::Fleet::Stub& stub, grpc::ClientContext& c) {
       return stub.SetUnitsDesiredState(&c, request, &response);

@@ -786,6 +786,7 @@ absl::StatusOr<Figures> RunOnce(const Config& config, int run) {
   absl::Time t0 = absl::Now();
   absl::Status s = ForEachParallel("create", requests_for(workload.size()), kCallers, [&](int i) {
     fleet::v1::CreateUnitsRequest request;
+    request.set_omit_contents(true);  // as fleetctl asks
     const size_t first = static_cast<size_t>(i) * kUnitsPerRequest;
     for (size_t u = first; u < std::min(workload.size(), first + kUnitsPerRequest); ++u) {
       fleet::v1::CreateUnitRequest* unit = request.add_units();
@@ -821,6 +822,7 @@ absl::StatusOr<Figures> RunOnce(const Config& config, int run) {
       request.add_names(launchable[u]->name);
     }
     request.set_desired_state(fleet::v1::DESIRED_STATE_LAUNCHED);
+    request.set_omit_contents(true);
     fleet::v1::SetUnitsDesiredStateResponse response;
     grpc::ClientContext context;
     context.set_deadline(call_deadline());

@@ -448,6 +448,7 @@ EngineFigures RunEngineOnce(int etcd_members, const std::string& dir, int units,
         request.add_names(unit_name(i));
       }
       request.set_desired_state(fleet::v1::DESIRED_STATE_LAUNCHED);
+      request.set_omit_contents(true);
       return engine->SetUnitsDesiredState(request).status();
     });
     if (!s.ok()) Fail("SetUnitsDesiredState", s);

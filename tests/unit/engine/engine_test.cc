@@ -307,6 +307,42 @@ TEST_F(EngineTest, CreateUnitsWritesAllInOneTransactionAndSurvivesARestart) {
   }
 }
 
+// A client that submits thousands of units has their files: it may ask for
+// the answers without them. Nothing else in the answer, or stored, changes.
+TEST_F(EngineTest, CreateAndSetStatesAnswerWithoutFilesWhenAsked) {
+  v1::CreateUnitsRequest create;
+  create.set_omit_contents(true);
+  *create.add_units() = NewUnit("a.service", kPlain);
+  *create.add_units() = NewUnit("b.service", kPlain2);
+  auto created = engine_->CreateUnits(create);
+  ASSERT_TRUE(created.ok()) << created.status();
+  for (const v1::CreateUnitResponse& answer : created->units()) {
+    EXPECT_TRUE(answer.created());
+    EXPECT_TRUE(answer.unit().contents().empty()) << answer.unit().name();
+    EXPECT_EQ(answer.unit().hash(), engine_->GetUnit(answer.unit().name())->hash());
+  }
+  EXPECT_EQ(engine_->GetUnit("b.service")->contents(), kPlain2);
+
+  v1::SetUnitsDesiredStateRequest launch;
+  launch.add_names("a.service");
+  launch.add_names("b.service");
+  launch.set_desired_state(v1::DESIRED_STATE_LAUNCHED);
+  launch.set_omit_contents(true);
+  auto launched = engine_->SetUnitsDesiredState(launch);
+  ASSERT_TRUE(launched.ok()) << launched.status();
+  ASSERT_EQ(launched->units_size(), 2);
+  for (const v1::Unit& unit : launched->units()) {
+    EXPECT_TRUE(unit.contents().empty()) << unit.name();
+    EXPECT_FALSE(unit.hash().empty());
+    EXPECT_EQ(unit.desired_state(), v1::DESIRED_STATE_LAUNCHED);
+  }
+  EXPECT_EQ(engine_->GetUnit("a.service")->contents(), kPlain);
+  // Without the flag, answers carry the files as before.
+  auto stopped = SetStates(*engine_, {"a.service"}, v1::DESIRED_STATE_LOADED);
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  EXPECT_EQ(stopped->units(0).contents(), kPlain);
+}
+
 TEST_F(EngineTest, CreateUnitsCreatesNothingWhenOneUnitCannotBeCreated) {
   ASSERT_TRUE(Create("taken.service", kPlain).ok());
   const std::vector<std::string> before = StoredKeys();
