@@ -223,9 +223,9 @@ absl::Status CheckReportMachine(const v1::StateReport& report, const std::string
 class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::EngineMessage>,
                           public AgentChannel {
  public:
-  AgentStream(Engine* engine, const Leadership* leadership, Relay* relay,
+  AgentStream(Engine* engine, const Leadership* leadership, Relay* relay, WriteStarter* write_starter,
               grpc::CallbackServerContext* context)
-      : engine_(engine), relay_(relay), context_(context) {
+      : engine_(engine), relay_(relay), write_starter_(write_starter), context_(context) {
     if (!leadership->IsLeader()) {
       context->AddTrailingMetadata("fleet-leader", leadership->LeaderAddress());
       Close(absl::UnavailableError(NotLeaderMessage(*leadership)));
@@ -244,7 +244,8 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::E
       writing_ = true;
       first = &queue_.front();  // stays valid: deque::push_back keeps references
     }
-    StartWrite(first);
+    // Not here: the engine calls Send with its lock held.
+    write_starter_->Post([this, first] { StartWrite(first); });
   }
 
   void Close(absl::Status status) override {
@@ -359,6 +360,7 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::E
  private:
   Engine* const engine_;
   Relay* const relay_;
+  WriteStarter* const write_starter_;
   grpc::CallbackServerContext* const context_;  // gRPC's; outlives the reactor
   v1::AgentMessage in_;
   int64_t session_ = 0;  // touched by read reactions and OnDone only (never concurrent)
@@ -376,7 +378,36 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::E
 
 grpc::ServerBidiReactor<v1::AgentMessage, v1::EngineMessage>* AgentService::Connect(
     grpc::CallbackServerContext* context) {
-  return new AgentStream(engine_, leadership_, relay_, context);
+  return new AgentStream(engine_, leadership_, relay_, &write_starter_, context);
+}
+
+WriteStarter::WriteStarter() : thread_([this] { Run(); }) {}
+
+WriteStarter::~WriteStarter() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  thread_.join();
+}
+
+void WriteStarter::Post(std::function<void()> start_write) {
+  absl::MutexLock lock(&mu_);
+  queue_.push_back(std::move(start_write));
+}
+
+void WriteStarter::Run() {
+  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; };
+  while (true) {
+    std::deque<std::function<void()>> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(&ready));
+      if (queue_.empty()) return;  // stopping, and nothing left to start
+      batch.swap(queue_);
+    }
+    for (std::function<void()>& start_write : batch) start_write();
+  }
 }
 
 }  // namespace fleet
