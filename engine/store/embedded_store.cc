@@ -466,13 +466,17 @@ absl::Status EmbeddedStore::ReadValue(const ValueRef& ref, std::string* out) {
   return absl::OkStatus();
 }
 
+KeyValue EmbeddedStore::WithoutValue(const std::string& key, const Entry& entry) {
+  return KeyValue{.key = key,
+                  .value = {},
+                  .create_revision = entry.create_revision,
+                  .mod_revision = entry.mod_revision,
+                  .version = entry.version,
+                  .lease = entry.lease};
+}
+
 absl::StatusOr<KeyValue> EmbeddedStore::ReadKeyValue(const std::string& key, const Entry& entry) {
-  KeyValue kv{.key = key,
-              .value = {},
-              .create_revision = entry.create_revision,
-              .mod_revision = entry.mod_revision,
-              .version = entry.version,
-              .lease = entry.lease};
+  KeyValue kv = WithoutValue(key, entry);
   if (absl::Status st = ReadValue(entry.value, &kv.value); !st.ok()) return st;
   return kv;
 }
@@ -705,12 +709,7 @@ void EmbeddedStore::Apply(WriteRequest* r, std::string* records, std::vector<Wat
           continue;
         }
         // The value is read only for a compare on it.
-        KeyValue current{.key = {},
-                         .value = {},
-                         .create_revision = it->second.create_revision,
-                         .mod_revision = it->second.mod_revision,
-                         .version = it->second.version,
-                         .lease = it->second.lease};
+        KeyValue current = WithoutValue({}, it->second);
         if (c.target == Compare::Target::kValue) {
           if (absl::Status st = ReadValue(it->second.value, &current.value); !st.ok()) {
             r->status = st;
@@ -826,12 +825,8 @@ void EmbeddedStore::PutKey(const std::string& key, absl::string_view value, cons
   entry.lease = lease;
   if (lease != 0) leases_[lease].keys.insert(key);
   if (events) {
-    events->push_back({WatchEvent::Type::kPut, KeyValue{.key = key,
-                                                       .value = std::string(value),
-                                                       .create_revision = entry.create_revision,
-                                                       .mod_revision = entry.mod_revision,
-                                                       .version = entry.version,
-                                                       .lease = entry.lease}});
+    events->push_back({WatchEvent::Type::kPut, WithoutValue(key, entry)});
+    events->back().kv.value = std::string(value);
   }
 }
 

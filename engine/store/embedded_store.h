@@ -176,6 +176,8 @@ class EmbeddedStore final : public Store {
   // Appends the bytes of `ref` to `out`. DATA_LOSS when the file is shorter
   // than the store wrote it, or the I/O error.
   absl::Status ReadValue(const ValueRef& ref, std::string* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `entry` as a KeyValue, its value left empty (the caller reads it if needed).
+  static KeyValue WithoutValue(const std::string& key, const Entry& entry);
   absl::StatusOr<KeyValue> ReadKeyValue(const std::string& key, const Entry& entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   struct Lease {
