@@ -308,11 +308,7 @@ absl::Status EmbeddedStore::ReplayRecord(absl::string_view payload, uint64_t num
         int64_t lease;
         if (!d.Bytes(&key) || !d.View(&value) || !d.Signed(&lease)) return bad("truncated put");
         if (lease != 0 && !leases_.contains(lease)) return bad("put under an unknown lease");
-        const ValueRef ref{.file = SegmentFile(number),
-                           .offset = offset + store::kFrameHeaderSize +
-                                     static_cast<uint64_t>(value.data() - payload.data()),
-                           .size = static_cast<uint32_t>(value.size())};
-        PutKey(key, value, ref, lease, revision, nullptr);
+        PutKey(key, value, RefInFrame(SegmentFile(number), offset, payload, value), lease, revision, nullptr);
         break;
       }
       case EntryTag::kDelete: {
@@ -385,10 +381,7 @@ absl::Status EmbeddedStore::LoadSnapshot(uint64_t number) {
               !d.Signed(&entry.mod_revision) || !d.Signed(&entry.version) || !d.Signed(&entry.lease)) {
             return bad("bad key");
           }
-          entry.value = {.file = SnapshotFile(number),
-                         .offset = frames->offsets[i] + store::kFrameHeaderSize +
-                                   static_cast<uint64_t>(value.data() - frames->payloads[i].data()),
-                         .size = static_cast<uint32_t>(value.size())};
+          entry.value = RefInFrame(SnapshotFile(number), frames->offsets[i], frames->payloads[i], value);
           if (entry.lease != 0) {
             auto it = leases_.find(entry.lease);
             if (it == leases_.end()) return bad("key under an unknown lease");
@@ -436,7 +429,15 @@ absl::Status EmbeddedStore::OpenSegment(uint64_t number) {
 // ---------------------------------------------------------------- reads
 
 std::string EmbeddedStore::FilePath(uint64_t file) const {
-  return options_.dir + "/" + (file % 2 == 0 ? SegmentName(file / 2) : SnapshotName(file / 2));
+  const uint64_t number = FileNumber(file);
+  return options_.dir + "/" + (file == SegmentFile(number) ? SegmentName(number) : SnapshotName(number));
+}
+
+EmbeddedStore::ValueRef EmbeddedStore::RefInFrame(uint64_t file, uint64_t frame_offset, absl::string_view payload,
+                                                  absl::string_view value) {
+  return {.file = file,
+          .offset = frame_offset + store::kFrameHeaderSize + static_cast<uint64_t>(value.data() - payload.data()),
+          .size = static_cast<uint32_t>(value.size())};
 }
 
 absl::Status EmbeddedStore::ReadValue(const ValueRef& ref, std::string* out) {
@@ -737,10 +738,8 @@ void EmbeddedStore::Apply(WriteRequest* r, std::string* records, std::vector<Wat
             e.Bytes(op.value);
             // This request's frame goes at the end of `records`, which goes
             // at the end of the segment.
-            const ValueRef ref{.file = SegmentFile(segment_number_),
-                               .offset = wal_size_ + records->size() + store::kFrameHeaderSize +
-                                         (payload.size() - op.value.size()),
-                               .size = static_cast<uint32_t>(op.value.size())};
+            const ValueRef ref = RefInFrame(SegmentFile(segment_number_), wal_size_ + records->size(), payload,
+                                            absl::string_view(payload).substr(payload.size() - op.value.size()));
             e.Signed(op.lease);
             PutKey(op.key, op.value, ref, op.lease, next, events);
             changed = true;
@@ -941,7 +940,7 @@ absl::Status EmbeddedStore::TakeSnapshot() {
   for (auto& [key, entry] : kvs_) entry.value = moved[i++];
   // Nothing refers to the older files any more.
   for (auto it = read_fds_.begin(); it != read_fds_.end();) {
-    if (it->first / 2 < number) {
+    if (FileNumber(it->first) < number) {
       ::close(it->second);
       read_fds_.erase(it++);
     } else {

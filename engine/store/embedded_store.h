@@ -161,6 +161,11 @@ class EmbeddedStore final : public Store {
   };
   static uint64_t SegmentFile(uint64_t number) { return number * 2; }
   static uint64_t SnapshotFile(uint64_t number) { return number * 2 + 1; }
+  static uint64_t FileNumber(uint64_t file) { return file / 2; }
+  // Where `value`, a view into `payload`, is: `payload` is that of the frame
+  // at byte `frame_offset` of `file`.
+  static ValueRef RefInFrame(uint64_t file, uint64_t frame_offset, absl::string_view payload,
+                             absl::string_view value);
   // What kvs_ holds per key: a KeyValue without its key, which is the map's
   // (the key twice was a tenth of the engine's heap at 100,000 units), and
   // with its value on disk.
