@@ -890,26 +890,25 @@ absl::Status EmbeddedStore::TakeSnapshot() {
     e.Varint(kvs_.size());
     write_frame(header);
   }
+  // A chunk is one frame's payload: its tag byte, then leases or keys. The
+  // values in it learn their offset in the file when it is written.
   std::string chunk(1, static_cast<char>(RecordTag::kSnapLeases));
-  for (const auto& [id, lease] : leases_) {
-    Encoder e(&chunk);
-    e.Signed(id);
-    e.Signed(DurationNanos(lease.ttl));
-    if (chunk.size() >= kSnapshotChunkBytes) {
-      write_frame(chunk);
-      chunk.resize(1);
-    }
-  }
-  if (chunk.size() > 1) write_frame(chunk);
   std::vector<ValueRef> moved;
   moved.reserve(kvs_.size());
   size_t first_in_chunk = 0;  // index in `moved` of the chunk's first value
-  auto flush_kvs = [&]() {
+  auto flush = [&]() {
     for (size_t i = first_in_chunk; i < moved.size(); ++i) moved[i].offset += written + store::kFrameHeaderSize;
     write_frame(chunk);
     chunk.resize(1);
     first_in_chunk = moved.size();
   };
+  for (const auto& [id, lease] : leases_) {
+    Encoder e(&chunk);
+    e.Signed(id);
+    e.Signed(DurationNanos(lease.ttl));
+    if (chunk.size() >= kSnapshotChunkBytes) flush();
+  }
+  if (chunk.size() > 1) flush();
   chunk.assign(1, static_cast<char>(RecordTag::kSnapKvs));
   for (const auto& [key, entry] : kvs_) {
     if (!st.ok()) break;
@@ -922,9 +921,9 @@ absl::Status EmbeddedStore::TakeSnapshot() {
     e.Signed(entry.mod_revision);
     e.Signed(entry.version);
     e.Signed(entry.lease);
-    if (chunk.size() >= kSnapshotChunkBytes) flush_kvs();
+    if (chunk.size() >= kSnapshotChunkBytes) flush();
   }
-  if (chunk.size() > 1) flush_kvs();
+  if (chunk.size() > 1) flush();
   write_frame(std::string(1, static_cast<char>(RecordTag::kSnapEnd)));
   if (st.ok()) st = store::SyncFd(fd, tmp_path);
   ::close(fd);
