@@ -73,8 +73,8 @@ absl::StatusOr<int> PageSize(int requested) {
   return requested == 0 ? kDefaultPageSize : requested;
 }
 
-bool GlobMatches(const std::string& glob, const std::string& name) {
-  return glob.empty() || fnmatch(glob.c_str(), name.c_str(), 0) == 0;
+bool GlobMatches(const std::string& glob, absl::string_view name) {
+  return glob.empty() || fnmatch(glob.c_str(), std::string(name).c_str(), 0) == 0;
 }
 
 // Orders the entries of a desired set (Engine::UnitSet) against a name.
@@ -280,16 +280,18 @@ void Engine::DrainUnitWritesLocked() {
 
 // The machine a unit is scheduled to; a global unit's machines are all marked
 // by NoteGlobalsChangeLocked.
-void Engine::MarkUnitMachinesDirtyLocked(const std::string& name) {
+void Engine::MarkUnitMachinesDirtyLocked(absl::string_view name) {
   auto placed = snapshot_.schedule.find(name);
-  if (placed != snapshot_.schedule.end()) MarkDirtyLocked(placed->second, name);
+  if (placed != snapshot_.schedule.end()) MarkDirtyLocked(placed->second, placed->first);
 }
 
-void Engine::MarkDirtyLocked(const std::string& machine, const std::string& unit) {
-  dirty_machines_[machine].insert(unit);
+void Engine::MarkDirtyLocked(absl::string_view machine, const SharedName& unit) {
+  auto dirty = dirty_machines_.find(machine);
+  if (dirty == dirty_machines_.end()) dirty = dirty_machines_.try_emplace(names_.Share(machine)).first;
+  dirty->second.insert(unit);
 }
 
-bool Engine::InScheduleLocked(const std::string& name) const {
+bool Engine::InScheduleLocked(absl::string_view name) const {
   return snapshot_.units.contains(name) || snapshot_.schedule.contains(name);
 }
 
@@ -297,7 +299,7 @@ void Engine::SetScheduleLocked(const std::string& unit, const std::string& machi
   auto current = snapshot_.schedule.find(unit);
   if (current != snapshot_.schedule.end()) {
     if (current->second == machine) return;
-    MarkDirtyLocked(current->second, unit);
+    MarkDirtyLocked(current->second, current->first);
     auto on = scheduled_on_.find(current->second);
     on->second.erase(unit);
     if (on->second.empty()) scheduled_on_.erase(on);
@@ -306,9 +308,13 @@ void Engine::SetScheduleLocked(const std::string& unit, const std::string& machi
     if (current != snapshot_.schedule.end()) snapshot_.schedule.erase(current);
     return;
   }
-  snapshot_.schedule.insert_or_assign(unit, machine);
-  scheduled_on_[machine].insert(unit);
-  MarkDirtyLocked(machine, unit);
+  const SharedName unit_name = names_.Share(unit);
+  const SharedName machine_id = names_.Share(machine);
+  snapshot_.schedule.insert_or_assign(unit_name, machine_id);
+  auto on = scheduled_on_.find(machine_id);
+  if (on == scheduled_on_.end()) on = scheduled_on_.try_emplace(machine_id).first;
+  on->second.insert(unit_name);
+  MarkDirtyLocked(machine_id, unit_name);
 }
 
 void Engine::NoteGlobalsChangeLocked(bool was_global, bool is_global) {
@@ -325,9 +331,11 @@ const GlobalSet& Engine::GlobalsLocked() {
 void Engine::PutUnitLocked(const std::string& name, UnitRecord record) {
   const bool ran = InScheduleLocked(name);
   MarkUnitMachinesDirtyLocked(name);  // where the old version runs
+  auto stored = units_.find(name);
+  const SharedName shared_name = stored != units_.end() ? stored->first : names_.Share(name);
   std::optional<UnitView> view;
   if (record.schedulable && !record.is_template && Runs(record.desired_state)) {
-    view = UnitView{.name = name, .options = record.options, .create_revision = record.create_revision};
+    view = UnitView{.name = shared_name, .options = record.options, .create_revision = record.create_revision};
   }
   // The scheduler sees a unit's view only. A change it cannot see (a start or
   // stop between loaded and launched, a file edited outside [X-Fleet]) needs
@@ -342,18 +350,22 @@ void Engine::PutUnitLocked(const std::string& name, UnitRecord record) {
   if (view_kept && was_global) {
     // Its entry (hash, desired state) changes wherever it runs; where that
     // is, the kept GlobalSet still knows.
-    for (const auto& [id, machine] : machines_) MarkDirtyLocked(id, name);
+    for (const auto& [id, machine] : machines_) MarkDirtyLocked(id, shared_name);
   } else if (!view_kept) {
     NoteGlobalsChangeLocked(was_global, view.has_value() && view->options->global);
     if (view.has_value()) {
-      snapshot_.units.insert_or_assign(name, *std::move(view));
+      snapshot_.units.insert_or_assign(shared_name, *std::move(view));
     } else {
       snapshot_.units.erase(name);
     }
     snapshot_.units_version.Bump();
   }
-  auto [stored, added] = units_.insert_or_assign(name, std::move(record));
-  if (added) unit_names_.insert(stored->first);
+  if (stored != units_.end()) {
+    stored->second = std::move(record);
+  } else {
+    auto added = units_.try_emplace(shared_name, std::move(record)).first;
+    unit_names_.insert(added->first.view());
+  }
   MarkUnitMachinesDirtyLocked(name);  // where the new version runs
   if (!view_kept && (ran || InScheduleLocked(name))) reconcile_pending_ = true;
 }
@@ -513,7 +525,7 @@ absl::StatusOr<v1::ListUnitsResponse> Engine::ListUnits(const v1::ListUnitsReque
       response.set_next_page_token(response.units(response.units_size() - 1).name());
       break;
     }
-    *response.add_units() = UnitMessage(name, record, !request.omit_contents());
+    *response.add_units() = UnitMessage(name.view(), record, !request.omit_contents());
   }
   return response;
 }
@@ -635,7 +647,7 @@ absl::Status Engine::DestroyUnit(const std::string& name) {
   return absl::OkStatus();
 }
 
-std::string Engine::UnscheduledReasonLocked(const std::string& name, const UnitRecord& record) const {
+std::string Engine::UnscheduledReasonLocked(absl::string_view name, const UnitRecord& record) const {
   if (!record.schedulable) return "its stored file no longer parses; submit it again";
   // A reason is served only while it is current: after a change the last
   // plan's reasons may be stale (a MachineOf= peer loaded since), and a
@@ -645,12 +657,12 @@ std::string Engine::UnscheduledReasonLocked(const std::string& name, const UnitR
   return reason->second;
 }
 
-void Engine::FillStatusLocked(const std::string& name, const UnitRecord& record,
-                              const std::string& machine_id, v1::UnitStatus* status) const {
-  status->set_name(name);
+void Engine::FillStatusLocked(absl::string_view name, const UnitRecord& record,
+                              absl::string_view machine_id, v1::UnitStatus* status) const {
+  status->set_name(std::string(name));
   status->set_desired_state(record.desired_state);
   status->set_hash(record.file->hash);
-  status->set_machine_id(machine_id);
+  status->set_machine_id(std::string(machine_id));
   if (machine_id.empty()) {
     status->set_unscheduled_reason(UnscheduledReasonLocked(name, record));
   } else {
@@ -660,8 +672,8 @@ void Engine::FillStatusLocked(const std::string& name, const UnitRecord& record,
       if (found != machine->second.states.end()) {
         const ReportedState& reported = found->second;
         v1::UnitState* state = status->mutable_state();
-        state->set_name(name);
-        state->set_machine_id(machine_id);
+        state->set_name(std::string(name));
+        state->set_machine_id(std::string(machine_id));
         state->set_load_state(reported.words->load_state);
         state->set_active_state(reported.words->active_state);
         state->set_sub_state(reported.words->sub_state);
@@ -698,7 +710,7 @@ absl::Status Engine::ListUnitStates(const v1::ListUnitStatesRequest& request,
   // Entries are built in place: the response may live on an arena, and an
   // entry moved in from the heap would be copied field by field.
   const std::string not_placed;
-  std::vector<const std::string*> entry_machines;  // of one unit
+  std::vector<absl::string_view> entry_machines;  // of one unit
   auto it = request.page_token().empty() ? unit_names_.begin()
                                           : unit_names_.upper_bound(request.page_token());
   absl::string_view last_name;
@@ -710,13 +722,13 @@ absl::Status Engine::ListUnitStates(const v1::ListUnitStatesRequest& request,
       for (const auto& [id, machine] : machines_) {
         if (!SetHas(machine.units, name)) continue;
         if (!machine_filter.empty() && id != machine_filter) continue;
-        entry_machines.push_back(&id);
+        entry_machines.push_back(id);
       }
-      if (entry_machines.empty() && machine_filter.empty()) entry_machines.push_back(&not_placed);
+      if (entry_machines.empty() && machine_filter.empty()) entry_machines.push_back(not_placed);
     } else {
       auto placed = snapshot_.schedule.find(name);
-      const std::string* machine_id = placed == snapshot_.schedule.end() ? &not_placed : &placed->second;
-      if (!machine_filter.empty() && *machine_id != machine_filter) continue;
+      const absl::string_view machine_id = placed == snapshot_.schedule.end() ? not_placed : placed->second.view();
+      if (!machine_filter.empty() && machine_id != machine_filter) continue;
       entry_machines.push_back(machine_id);
     }
     // Counted in entries, not units: pages of 1,000 units with a few globals
@@ -726,8 +738,8 @@ absl::Status Engine::ListUnitStates(const v1::ListUnitStatesRequest& request,
       response->set_next_page_token(std::string(last_name));
       break;
     }
-    for (const std::string* machine_id : entry_machines) {
-      FillStatusLocked(name, record, *machine_id, response->add_units());
+    for (absl::string_view machine_id : entry_machines) {
+      FillStatusLocked(name, record, machine_id, response->add_units());
     }
     last_name = name;
   }
@@ -845,7 +857,9 @@ absl::Status Engine::AgentReport(int64_t session, const v1::StateReport& report)
 }
 
 void Engine::KeepReportedStateLocked(MachineRecord& record, const v1::UnitState& state) {
-  ReportedState& kept = record.states[state.name()];
+  auto found = record.states.find(state.name());
+  if (found == record.states.end()) found = record.states.try_emplace(names_.Share(state.name())).first;
+  ReportedState& kept = found->second;
   kept.words = state_words_.Share({.load_state = state.load_state(),
                                    .active_state = state.active_state(),
                                    .sub_state = state.sub_state()});
@@ -893,7 +907,7 @@ absl::StatusOr<AgentRoute> Engine::SendToUnitAgent(const std::string& name, cons
       if (SetHas(m.units, name)) runs_on.push_back(id);
     }
   } else if (auto placed = snapshot_.schedule.find(name); placed != snapshot_.schedule.end()) {
-    runs_on.push_back(placed->second);
+    runs_on.push_back(placed->second.str());
   }
   if (runs_on.empty()) {
     std::string why = UnscheduledReasonLocked(name, record);
@@ -1034,9 +1048,9 @@ absl::Status Engine::ReconcileLocked() {
   return absl::OkStatus();
 }
 
-v1::Unit Engine::UnitMessage(const std::string& name, const UnitRecord& record, bool with_contents) {
+v1::Unit Engine::UnitMessage(absl::string_view name, const UnitRecord& record, bool with_contents) {
   v1::Unit unit;
-  unit.set_name(name);
+  unit.set_name(std::string(name));
   if (with_contents) unit.set_contents(record.file->contents);
   unit.set_hash(record.file->hash);
   unit.set_desired_state(record.desired_state);
@@ -1059,19 +1073,19 @@ bool Engine::SetHas(const UnitSet& set, std::string_view name) {
   return it != set.end() && it->name == name;
 }
 
-Engine::SetEntry Engine::EntryOf(const std::string& name, const UnitRecord& record) {
+Engine::SetEntry Engine::EntryOf(const SharedName& name, const UnitRecord& record) {
   return SetEntry{.name = name, .mod_revision = record.mod_revision};
 }
 
-const absl::flat_hash_set<std::string>& Engine::ScheduledOnLocked(const std::string& machine_id) const {
-  static const absl::flat_hash_set<std::string> kNone;
+const NameSet& Engine::ScheduledOnLocked(const std::string& machine_id) const {
+  static const NameSet kNone;
   auto here = scheduled_on_.find(machine_id);
   return here == scheduled_on_.end() ? kNone : here->second;
 }
 
 Engine::UnitSet Engine::ComputeSetLocked(const std::string& machine_id) {
   UnitSet set;
-  for (const std::string& name :
+  for (const SharedName& name :
        UnitsForMachine(snapshot_, machine_id, ScheduledOnLocked(machine_id), GlobalsLocked())) {
     auto unit = units_.find(name);
     if (unit != units_.end()) set.push_back(EntryOf(name, unit->second));
@@ -1082,7 +1096,7 @@ Engine::UnitSet Engine::ComputeSetLocked(const std::string& machine_id) {
 v1::ScheduledUnit Engine::ScheduledUnitLocked(const SetEntry& entry) {
   const UnitRecord& record = units_.at(entry.name);  // entries are made from units_ under mu_
   v1::ScheduledUnit scheduled;
-  scheduled.set_name(entry.name);
+  scheduled.set_name(entry.name.str());
   scheduled.set_hash(record.file->hash);
   scheduled.set_desired_state(record.desired_state);
   scheduled.set_contents(record.file->contents);
@@ -1102,8 +1116,8 @@ void Engine::PushSetsLocked() {
     for (auto& [id, record] : machines_) PushWholeSetLocked(id, record);
   } else {
     for (const auto& [id, changed] : dirty_machines_) {
-      auto record = machines_.find(id);
-      if (record != machines_.end()) PushChangedUnitsLocked(id, record->second, changed);
+      auto record = machines_.find(id.view());
+      if (record != machines_.end()) PushChangedUnitsLocked(record->first, record->second, changed);
     }
   }
   all_machines_dirty_ = false;
@@ -1117,23 +1131,23 @@ void Engine::PushWholeSetLocked(const std::string& machine_id, MachineRecord& re
   // removed.
   auto old = record.units.begin();
   for (const SetEntry& entry : set) {
-    for (; old != record.units.end() && old->name < entry.name; ++old) delta.add_removes(old->name);
+    for (; old != record.units.end() && old->name < entry.name; ++old) delta.add_removes(old->name.str());
     const bool known = old != record.units.end() && old->name == entry.name;
     if (!known || !(*old == entry)) *delta.add_upserts() = ScheduledUnitLocked(entry);
     if (known) ++old;
   }
-  for (; old != record.units.end(); ++old) delta.add_removes(old->name);
+  for (; old != record.units.end(); ++old) delta.add_removes(old->name.str());
   record.units = std::move(set);
   SendDeltaLocked(record, std::move(delta));
 }
 
 void Engine::PushChangedUnitsLocked(const std::string& machine_id, MachineRecord& record,
-                                    const absl::flat_hash_set<std::string>& changed) {
-  const absl::flat_hash_set<std::string>& scheduled_here = ScheduledOnLocked(machine_id);
-  std::vector<std::string> names(changed.begin(), changed.end());
+                                    const NameSet& changed) {
+  const NameSet& scheduled_here = ScheduledOnLocked(machine_id);
+  std::vector<SharedName> names(changed.begin(), changed.end());
   std::sort(names.begin(), names.end());  // the same message whatever the hash order
   v1::ScheduleDelta delta;
-  for (const std::string& name : names) {
+  for (const SharedName& name : names) {
     auto at = std::lower_bound(record.units.begin(), record.units.end(), name, kEntryBefore);
     const bool listed = at != record.units.end() && at->name == name;
     auto unit = units_.find(name);
@@ -1148,7 +1162,7 @@ void Engine::PushChangedUnitsLocked(const std::string& machine_id, MachineRecord
         record.units.insert(at, std::move(entry));
       }
     } else if (listed) {
-      delta.add_removes(name);
+      delta.add_removes(name.str());
       record.units.erase(at);
     }
   }

@@ -79,7 +79,6 @@
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -87,6 +86,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/intern_pool.h"
+#include "common/shared_name.h"
 #include "common/unit/fleet_options.h"
 #include "engine/leadership.h"
 #include "engine/liveness.h"
@@ -274,7 +274,7 @@ class Engine {
   };
   // The API's form of unit `name`, stored as `record` (without its file when
   // `with_contents` is false: clients that submit thousands of units ask so).
-  static fleet::v1::Unit UnitMessage(const std::string& name, const UnitRecord& record,
+  static fleet::v1::Unit UnitMessage(absl::string_view name, const UnitRecord& record,
                                      bool with_contents = true);
   // The store's value for it, with `desired_state` (which a write is about to
   // give it): a v1::Unit without revisions (the store's own are the truth).
@@ -286,7 +286,7 @@ class Engine {
   // version; what it is stays in units_, shared by all machines (a copy of
   // the hash and state here was about 100 bytes per unit placed).
   struct SetEntry {
-    std::string name;
+    SharedName name;
     int64_t mod_revision = 0;
     bool operator==(const SetEntry&) const = default;
   };
@@ -325,9 +325,9 @@ class Engine {
     int64_t session = 0;              // 0 = no agent connected
     AgentChannel* channel = nullptr;  // set iff session != 0
     UnitSet units;  // its desired set as last computed
-    // As its agent reported, by unit: a node map, for every entry of a
+    // As its agent reported, by unit: a hash map, for every entry of a
     // listing looks one up (a std::map's string compares at 100,000 units).
-    absl::node_hash_map<std::string, ReportedState> states;
+    NameMap<ReportedState> states;
   };
 
   Engine(Store* store, const Clock* clock, EngineOptions options);
@@ -372,7 +372,7 @@ class Engine {
   // dirty; asks for a reconcile pass when the unit runs, ran or is scheduled.
   void PutUnitLocked(const std::string& name, UnitRecord record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether the scheduler sees `name`: in the snapshot's units or schedule.
-  bool InScheduleLocked(const std::string& name) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  bool InScheduleLocked(absl::string_view name) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void EraseUnitLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Puts `unit` in the schedule on `machine` (empty: takes it out) and keeps
   // scheduled_on_ in step; marks the machines it leaves and joins dirty.
@@ -383,7 +383,7 @@ class Engine {
   // a unit absent from them); every machine's set is then computed again.
   void NoteGlobalsChangeLocked(bool was_global, bool is_global) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   const GlobalSet& GlobalsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void MarkUnitMachinesDirtyLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MarkUnitMachinesDirtyLocked(absl::string_view name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DeclareDeadLocked(const std::string& machine_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes machines_to_record_, max_ops_per_txn_ per transaction; what is not
   // written stays for the next Tick.
@@ -393,7 +393,7 @@ class Engine {
   // machines to record (what ReconcilePending reports and WaitForWork waits for).
   bool TickHasWorkLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Notes that `unit` may have joined, left or changed in `machine`'s set.
-  void MarkDirtyLocked(const std::string& machine, const std::string& unit)
+  void MarkDirtyLocked(absl::string_view machine, const SharedName& unit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Brings the desired set of every dirty machine up to date and sends each
   // agent the delta.
@@ -403,19 +403,19 @@ class Engine {
   void PushWholeSetLocked(const std::string& machine_id, MachineRecord& record)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PushChangedUnitsLocked(const std::string& machine_id, MachineRecord& record,
-                              const absl::flat_hash_set<std::string>& changed)
+                              const NameSet& changed)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sends `delta` to the agent of `record` unless it is empty.
   void SendDeltaLocked(MachineRecord& record, fleet::v1::ScheduleDelta delta)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // scheduled_on_'s units of `machine_id` (an empty set when it has none).
-  const absl::flat_hash_set<std::string>& ScheduledOnLocked(const std::string& machine_id) const
+  const NameSet& ScheduledOnLocked(const std::string& machine_id) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // The desired set of one machine, from scheduled_on_ and the kept
   // GlobalSet: O(its units), whatever the size of the cluster.
   UnitSet ComputeSetLocked(const std::string& machine_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The entry of unit `name`, stored as `record`, in a machine's set.
-  static SetEntry EntryOf(const std::string& name, const UnitRecord& record);
+  static SetEntry EntryOf(const SharedName& name, const UnitRecord& record);
   // The message form of one unit of a set, with its file.
   fleet::v1::ScheduledUnit ScheduledUnitLocked(const SetEntry& entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -423,11 +423,11 @@ class Engine {
   // Why unit `name`, stored as `record`, runs nowhere: its stored file no longer parses, or
   // what the last plan said ("" when it said nothing, or when a change since
   // may have made it stale).
-  std::string UnscheduledReasonLocked(const std::string& name, const UnitRecord& record) const
+  std::string UnscheduledReasonLocked(absl::string_view name, const UnitRecord& record) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fills `status` (empty) with the ListUnitStates entry of unit `name`,
   // stored as `record`, on `machine_id` ("" = not placed).
-  void FillStatusLocked(const std::string& name, const UnitRecord& record, const std::string& machine_id,
+  void FillStatusLocked(absl::string_view name, const UnitRecord& record, absl::string_view machine_id,
                         fleet::v1::UnitStatus* status) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Store* const store_;
@@ -449,19 +449,22 @@ class Engine {
   // engine's time during a launch), and a record stays put while others come
   // and go (CommitUnitLocked relies on that). unit_names_ holds its keys in
   // order, for listing and paging.
-  absl::node_hash_map<std::string, UnitRecord> units_ ABSL_GUARDED_BY(mu_);
+  NodeNameMap<UnitRecord> units_ ABSL_GUARDED_BY(mu_);
   absl::btree_set<absl::string_view> unit_names_ ABSL_GUARDED_BY(mu_);
   FleetOptionsPool options_pool_ ABSL_GUARDED_BY(mu_);  // of the records in units_
   InternPool<StateWords> state_words_ ABSL_GUARDED_BY(mu_);  // of MachineRecord::states
   InternPool<UnitFileText> files_ ABSL_GUARDED_BY(mu_);       // of the records in units_
-  std::map<std::string, MachineRecord> machines_ ABSL_GUARDED_BY(mu_);  // alive machines
+  // Unit names and machine ids, wherever the engine keeps them: each name is
+  // held by its record, view, schedule entry, sets and reported states.
+  NamePool names_ ABSL_GUARDED_BY(mu_);
+  // Alive machines; found by any string (std::less<>).
+  std::map<std::string, MachineRecord, std::less<>> machines_ ABSL_GUARDED_BY(mu_);
   ClusterSnapshot snapshot_ ABSL_GUARDED_BY(mu_);
   Reconciler reconciler_ ABSL_GUARDED_BY(mu_);  // of snapshot_
   // snapshot_.schedule by machine: machine id -> its scheduled units (dead
   // machines included until their units move). Makes a machine's set cost
   // its own units, not a scan of the whole schedule.
-  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> scheduled_on_
-      ABSL_GUARDED_BY(mu_);
+  NameMap<NameSet> scheduled_on_ ABSL_GUARDED_BY(mu_);
   std::optional<GlobalSet> globals_ ABSL_GUARDED_BY(mu_);  // of snapshot_; built when needed
   absl::flat_hash_map<std::string, std::string> unplaceable_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<int64_t, std::string> sessions_ ABSL_GUARDED_BY(beat_mu_);  // -> machine id
@@ -470,8 +473,7 @@ class Engine {
   // when 5% of the machines died, the 5% of the units that moved made almost
   // every machine dirty, and each set was computed again in full.
   // all_machines_dirty_ asks for every machine's whole set.
-  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> dirty_machines_
-      ABSL_GUARDED_BY(mu_);
+  NameMap<NameSet> dirty_machines_ ABSL_GUARDED_BY(mu_);
   bool all_machines_dirty_ ABSL_GUARDED_BY(mu_) = false;
   bool reconcile_pending_ ABSL_GUARDED_BY(mu_) = false;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;

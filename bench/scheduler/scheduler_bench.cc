@@ -70,7 +70,7 @@ ClusterSnapshot MakeSnapshot(int units, int machines) {
     const int kind = i % 100;
     if (kind < 55 || plain.empty()) {
       u.name = absl::StrCat("app-", i, ".service");
-      plain.push_back(u.name);
+      plain.push_back(u.name.str());
     } else if (kind < 70) {
       u.name = absl::StrCat("regional-", i, ".service");
       options.machine_metadata["region"] = {kRegions[i % 3]};

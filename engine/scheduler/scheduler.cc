@@ -23,11 +23,11 @@ constexpr std::string_view kGlobChars = "*?[\\";
 
 // fnmatch(3) without flags: `*` and `?` match any character, as Go's
 // path.Match does for names without '/' (unit names never contain one).
-bool GlobMatch(const std::string& glob, const std::string& name) {
+bool GlobMatch(const std::string& glob, const SharedName& name) {
   return fnmatch(glob.c_str(), name.c_str(), 0) == 0;
 }
 
-bool AnyGlobMatches(const std::vector<std::string>& globs, const std::string& name) {
+bool AnyGlobMatches(const std::vector<std::string>& globs, const SharedName& name) {
   for (const std::string& glob : globs) {
     if (GlobMatch(glob, name)) return true;
   }
@@ -113,7 +113,7 @@ const UnitView* MutualReplaceWinner(const ClusterSnapshot& snapshot, const UnitV
 }
 
 std::string MutualReplaceReason(const UnitView& winner) {
-  return absl::StrCat("replaces ", winner.name, ", which replaces it too; ", winner.name,
+  return absl::StrCat("replaces ", winner.name.view(), ", which replaces it too; ", winner.name.view(),
                       " was submitted first and wins");
 }
 
@@ -178,7 +178,7 @@ class Planner {
     std::vector<int> classes;    // metadata classes this machine belongs to
   };
   struct UnitState {
-    const std::string* stored_id = nullptr;  // machine id in the stored schedule, if any
+    const SharedName* stored_id = nullptr;  // machine id in the stored schedule, if any
     int stored = kNoMachine;   // alive machine of the stored schedule
     int machine = kNoMachine;  // working placement (non-global units)
     Visit visit = Visit::kNew;
@@ -286,13 +286,13 @@ void IndexConflictGlobs(UnitIndex* index) {
   lengths.erase(std::unique(lengths.begin(), lengths.end()), lengths.end());
   for (size_t u = 0; u < n; ++u) {
     index->name_begin[u] = static_cast<uint32_t>(index->glob_pool.size());
-    const std::string& name = index->order[u]->name;
+    const SharedName& name = index->order[u]->name;
     if (auto exact = ids.find(name);
-        exact != ids.end() && name.find_first_of(kGlobChars) == std::string::npos) {
+        exact != ids.end() && std::string_view(name).find_first_of(kGlobChars) == std::string_view::npos) {
       index->glob_pool.push_back(exact->second);
     }
     for (size_t length : lengths) {
-      if (length > name.size()) break;
+      if (length > name.view().size()) break;
       auto it = by_prefix.find(std::string_view(name).substr(0, length));
       if (it == by_prefix.end()) continue;
       for (uint32_t glob : it->second) {
@@ -582,13 +582,13 @@ std::string Planner::Describe(int u, int m, Misfit misfit) const {
                           " units)");
     case Misfit::kConflict: {
       int x = ConflictingUnitOn(u, m);
-      return absl::StrCat("conflicts with ", x < 0 ? "a unit" : View(x).name, " on machine ",
+      return absl::StrCat("conflicts with ", x < 0 ? "a unit" : View(x).name.view(), " on machine ",
                           machine.id);
     }
     case Misfit::kReplace: {
       int x = ReplaceClashOn(u, m);
       return absl::StrCat("cannot share machine ", machine.id, " with ",
-                          x < 0 ? "a unit" : View(x).name, " (Replaces=)");
+                          x < 0 ? "a unit" : View(x).name.view(), " (Replaces=)");
     }
   }
   std::abort();  // unreachable: the switch is exhaustive
@@ -606,14 +606,14 @@ std::string Planner::ScanReason(int u, const ScanStats& stats) const {
   conflicting_units.erase(std::unique(conflicting_units.begin(), conflicting_units.end()),
                           conflicting_units.end());
   std::vector<std::string> conflicting;
-  for (int x : conflicting_units) conflicting.push_back(View(x).name);
+  for (int x : conflicting_units) conflicting.push_back(View(x).name.str());
   if (stats.conflict > static_cast<int>(stats.conflict_machines.size())) {
     conflicting.push_back("...");
   }
   const std::string conflict_names = absl::StrJoin(conflicting, ", ");
   const std::string replace_name =
       stats.replace_machine == kNoMachine ? ""
-                                          : View(ReplaceClashOn(u, stats.replace_machine)).name;
+                                          : View(ReplaceClashOn(u, stats.replace_machine)).name.str();
   const std::string peer_text = stats.peer_machine == kNoMachine
                                     ? ""
                                     : Describe(u, stats.peer_machine, Misfit::kPeer);
@@ -853,25 +853,25 @@ Plan Planner::Run() {
   Plan plan;
   size_t scheduled_units = 0;  // non-global units of the snapshot found in the schedule
   for (size_t u = 0; u < units_.size(); ++u) {
-    const std::string& name = View(u).name;
+    const SharedName& name = View(u).name;
     scheduled_units += !IsGlobal(u) && units_[u].stored_id != nullptr;
     if (IsGlobal(u)) {
       if (auto it = global_reasons_.find(u); it != global_reasons_.end()) {
-        plan.unplaceable[name] = it->second;
+        plan.unplaceable[name.str()] = it->second;
       }
       continue;
     }
-    const std::string* stored = units_[u].stored_id;
+    const SharedName* stored = units_[u].stored_id;
     const int m = units_[u].machine;
     if (m != kNoMachine) {
       const std::string& id = machines_[m].view->id;
-      if (stored == nullptr || *stored != id) plan.assign.emplace_back(name, id);
+      if (stored == nullptr || *stored != id) plan.assign.emplace_back(name.str(), id);
       continue;
     }
-    if (stored != nullptr) plan.unassign.push_back(name);
+    if (stored != nullptr) plan.unassign.push_back(name.str());
     auto reason = reasons_.find(u);
     if (reason == reasons_.end()) std::abort();  // invariant: the last pass gave every one a reason
-    plan.unplaceable[name] = reason->second;
+    plan.unplaceable[name.str()] = reason->second;
   }
   // The other schedule entries (units gone, inactive or global) come out. A
   // lookup per entry is 100,000 string hashes at that many units: skipped
@@ -879,7 +879,7 @@ Plan Planner::Run() {
   if (scheduled_units < snapshot_.schedule.size()) {
     for (const auto& [name, machine] : snapshot_.schedule) {
       auto it = snapshot_.units.find(name);
-      if (it == snapshot_.units.end() || it->second.options->global) plan.unassign.push_back(name);
+      if (it == snapshot_.units.end() || it->second.options->global) plan.unassign.push_back(name.str());
     }
   }
   std::sort(plan.assign.begin(), plan.assign.end());
@@ -971,7 +971,7 @@ std::string GlobalSet::WhyNowhere(size_t i, const ClusterSnapshot& snapshot) con
       fitting.begin(), fitting.end(),
       [](const MachineView* a, const MachineView* b) { return a->id < b->id; });
   const UnitView* blocker = BlockerOn(i, RunningOn(*first));
-  return absl::StrCat("conflicts with global ", blocker == nullptr ? "units" : blocker->name,
+  return absl::StrCat("conflicts with global ", blocker == nullptr ? "units" : blocker->name.view(),
                       " on every matching machine");
 }
 
@@ -982,21 +982,20 @@ const UnitView* GlobalSet::BlockerOn(size_t i, const std::vector<size_t>& runnin
   return nullptr;
 }
 
-std::vector<std::string> UnitsForMachine(const ClusterSnapshot& snapshot,
-                                         const std::string& machine_id) {
-  absl::flat_hash_set<std::string> scheduled_here;
+std::vector<SharedName> UnitsForMachine(const ClusterSnapshot& snapshot,
+                                        const std::string& machine_id) {
+  NameSet scheduled_here;
   for (const auto& [unit, machine] : snapshot.schedule) {
     if (machine == machine_id) scheduled_here.insert(unit);
   }
   return UnitsForMachine(snapshot, machine_id, scheduled_here, GlobalSet(snapshot));
 }
 
-std::vector<std::string> UnitsForMachine(const ClusterSnapshot& snapshot,
-                                         const std::string& machine_id,
-                                         const absl::flat_hash_set<std::string>& scheduled_here,
-                                         const GlobalSet& globals) {
-  std::vector<std::string> names;
-  for (const std::string& unit : scheduled_here) {
+std::vector<SharedName> UnitsForMachine(const ClusterSnapshot& snapshot,
+                                        const std::string& machine_id, const NameSet& scheduled_here,
+                                        const GlobalSet& globals) {
+  std::vector<SharedName> names;
+  for (const SharedName& unit : scheduled_here) {
     auto it = snapshot.units.find(unit);
     if (it != snapshot.units.end() && !it->second.options->global) names.push_back(unit);
   }
@@ -1008,8 +1007,7 @@ std::vector<std::string> UnitsForMachine(const ClusterSnapshot& snapshot,
 }
 
 bool RunsOnMachine(const ClusterSnapshot& snapshot, const std::string& machine_id,
-                   const absl::flat_hash_set<std::string>& scheduled_here, const GlobalSet& globals,
-                   const std::string& unit) {
+                   const NameSet& scheduled_here, const GlobalSet& globals, absl::string_view unit) {
   auto view = snapshot.units.find(unit);
   if (view == snapshot.units.end()) return false;
   if (!view->second.options->global) return scheduled_here.contains(unit);

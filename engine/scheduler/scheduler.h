@@ -68,8 +68,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
-#include "absl/container/node_hash_map.h"
+#include "common/shared_name.h"
 #include "common/unit/fleet_options.h"
 
 namespace fleet {
@@ -81,7 +80,7 @@ struct MachineView {
 };
 
 struct UnitView {
-  std::string name;
+  SharedName name;  // the same block as the snapshot's key and the engine's
   // Shared with the engine's record of the unit (two copies were 14 MB at
   // 100,000 units).
   SharedFleetOptions options = ShareFleetOptions({});
@@ -119,13 +118,13 @@ struct ClusterSnapshot {
   // UnitView is about 200 bytes, and a flat map moves every one of them each
   // time it grows (a launch of 100,000 units paid half a second for that,
   // under the engine lock).
-  absl::node_hash_map<std::string, UnitView> units;
+  NodeNameMap<UnitView> units;
   // Whoever changes `units` (adds, removes or changes a view) bumps this;
   // Reconciler keeps what it derives from the units while it stays the same.
   UnitsVersion units_version;
   // Non-global unit -> machine id, as stored now (may name dead machines or
-  // units no longer in `units`).
-  absl::flat_hash_map<std::string, std::string> schedule;
+  // units no longer in `units`). Both are SharedNames: one pointer each.
+  NameMap<SharedName> schedule;
 };
 
 struct Plan {
@@ -211,23 +210,21 @@ class GlobalSet {
 // Call it after applying the plan of Reconcile. O(size of schedule + units +
 // G^2); a caller that asks for many machines keeps an index and uses the
 // overload below.
-std::vector<std::string> UnitsForMachine(const ClusterSnapshot& snapshot,
-                                         const std::string& machine_id);
+std::vector<SharedName> UnitsForMachine(const ClusterSnapshot& snapshot,
+                                        const std::string& machine_id);
 
 // The same list from parts the caller keeps: `scheduled_here`, the units that
 // `snapshot.schedule` maps to `machine_id` (an index of the schedule), and
 // `globals`, a GlobalSet of `snapshot` that is still right. O(k log k + G^2)
 // for the k units scheduled there, whatever the size of the cluster.
-std::vector<std::string> UnitsForMachine(const ClusterSnapshot& snapshot,
-                                         const std::string& machine_id,
-                                         const absl::flat_hash_set<std::string>& scheduled_here,
-                                         const GlobalSet& globals);
+std::vector<SharedName> UnitsForMachine(const ClusterSnapshot& snapshot,
+                                        const std::string& machine_id, const NameSet& scheduled_here,
+                                        const GlobalSet& globals);
 
 // Whether `unit` is one of the names the overload above returns, without
 // building the list: O(1) for a non-global unit, O(G^2) for a global one.
 // Lets a caller that keeps each machine's list update it unit by unit.
 bool RunsOnMachine(const ClusterSnapshot& snapshot, const std::string& machine_id,
-                   const absl::flat_hash_set<std::string>& scheduled_here, const GlobalSet& globals,
-                   const std::string& unit);
+                   const NameSet& scheduled_here, const GlobalSet& globals, absl::string_view unit);
 
 }  // namespace fleet

@@ -42,8 +42,15 @@ ClusterSnapshot Snapshot(const std::vector<MachineView>& machines,
   return snapshot;
 }
 
-Schedule AsMap(const absl::flat_hash_map<std::string, std::string>& schedule) {
-  return Schedule(schedule.begin(), schedule.end());
+Schedule AsMap(const NameMap<SharedName>& schedule) {
+  Schedule out;
+  for (const auto& [unit, machine] : schedule) out.emplace(unit.str(), machine.str());
+  return out;
+}
+
+// The cases are written with strings; the scheduler hands out SharedNames.
+std::vector<std::string> Strings(const std::vector<SharedName>& names) {
+  return std::vector<std::string>(names.begin(), names.end());
 }
 
 struct Case {
@@ -77,7 +84,7 @@ TEST_P(ReconcileTest, PlacesAsFleetDoes) {
     EXPECT_THAT(unplaceable[unit], HasSubstr(reason)) << unit;
   }
   for (const auto& [machine, units] : c.want_runs) {
-    EXPECT_EQ(UnitsForMachine(snapshot, machine), units) << machine;
+    EXPECT_EQ(Strings(UnitsForMachine(snapshot, machine)), units) << machine;
   }
 
   // The result is a fixed point: reconciling again changes nothing.
@@ -462,7 +469,7 @@ void ExpectScheduleObeysOptions(const ClusterSnapshot& s) {
     });
   };
   for (const auto& [machine_id, machine] : s.machines) {
-    const std::vector<std::string> names = UnitsForMachine(s, machine_id);
+    const std::vector<std::string> names = Strings(UnitsForMachine(s, machine_id));
     int non_global = 0;
     for (const std::string& name : names) {
       const UnitView& unit = s.units.at(name);
@@ -649,12 +656,12 @@ TEST(UnitsForMachine, ScheduledLoadedUnitsPlusGlobalsSorted) {
                                 {"a.service", "m1"},
                                 {"inactive.service", "m1"},
                                 {"c.service", "m2"}});
-  EXPECT_EQ(UnitsForMachine(s, "m1"),
+  EXPECT_EQ(Strings(UnitsForMachine(s, "m1")),
             (std::vector<std::string>{"a.service", "b.service", "g.service"}));
-  EXPECT_EQ(UnitsForMachine(s, "m2"), std::vector<std::string>{});
+  EXPECT_EQ(Strings(UnitsForMachine(s, "m2")), std::vector<std::string>{});
   // A machine that is not alive: what is scheduled there, no globals.
   s.schedule["a.service"] = "gone";
-  EXPECT_EQ(UnitsForMachine(s, "gone"), std::vector<std::string>{"a.service"});
+  EXPECT_EQ(Strings(UnitsForMachine(s, "gone")), std::vector<std::string>{"a.service"});
 }
 
 TEST(UnitsForMachine, FromAnIndexAndAGlobalSetThatOutlivesItsSnapshot) {
@@ -666,7 +673,7 @@ TEST(UnitsForMachine, FromAnIndexAndAGlobalSetThatOutlivesItsSnapshot) {
   const GlobalSet globals(*snapshot);
   const ClusterSnapshot kept = *snapshot;
   snapshot.reset();  // the set holds its own copies (AddressSanitizer checks)
-  EXPECT_EQ(UnitsForMachine(kept, "m1", {"b.service", "inactive.service"}, globals),
+  EXPECT_EQ(Strings(UnitsForMachine(kept, "m1", {"b.service", "inactive.service"}, globals)),
             (std::vector<std::string>{"b.service", "g.service"}));
   EXPECT_EQ(UnitsForMachine(kept, "m1", {"b.service", "inactive.service"}, globals),
             UnitsForMachine(kept, "m1"));
@@ -683,11 +690,11 @@ TEST(RunsOnMachine, AgreesWithTheListForEveryUnitAndMachine) {
       {{"a.service", "m1"}, {"b.service", "gone"}, {"inactive.service", "m2"}});
   const GlobalSet globals(s);
   for (const std::string machine : {"m1", "m2", "gone"}) {
-    absl::flat_hash_set<std::string> here;
+    NameSet here;
     for (const auto& [unit, on] : s.schedule) {
       if (on == machine) here.insert(unit);
     }
-    const std::vector<std::string> list = UnitsForMachine(s, machine);
+    const std::vector<std::string> list = Strings(UnitsForMachine(s, machine));
     for (const std::string unit : {"a.service", "b.service", "g.service", "h.service", "i.service",
                                    "inactive.service", "unknown.service"}) {
       EXPECT_EQ(RunsOnMachine(s, machine, here, globals, unit),
