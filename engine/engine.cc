@@ -647,7 +647,7 @@ absl::Status Engine::DestroyUnit(const std::string& name) {
   return absl::OkStatus();
 }
 
-std::string Engine::UnscheduledReasonLocked(absl::string_view name, const UnitRecord& record) const {
+absl::string_view Engine::UnscheduledReasonLocked(absl::string_view name, const UnitRecord& record) const {
   if (!record.schedulable) return "its stored file no longer parses; submit it again";
   // A reason is served only while it is current: after a change the last
   // plan's reasons may be stale (a MachineOf= peer loaded since), and a
@@ -657,37 +657,34 @@ std::string Engine::UnscheduledReasonLocked(absl::string_view name, const UnitRe
   return reason->second;
 }
 
-void Engine::FillStatusLocked(absl::string_view name, const UnitRecord& record,
-                              absl::string_view machine_id, v1::UnitStatus* status) const {
-  status->set_name(std::string(name));
-  status->set_desired_state(record.desired_state);
-  status->set_hash(record.file->hash);
-  status->set_machine_id(std::string(machine_id));
+UnitStatusFields Engine::StatusLocked(absl::string_view name, const UnitRecord& record,
+                                      absl::string_view machine_id) const {
+  UnitStatusFields status{.name = name,
+                          .desired_state = record.desired_state,
+                          .hash = record.file->hash,
+                          .machine_id = machine_id};
   if (machine_id.empty()) {
-    status->set_unscheduled_reason(UnscheduledReasonLocked(name, record));
-  } else {
-    auto machine = machines_.find(machine_id);
-    if (machine != machines_.end()) {
-      auto found = machine->second.states.find(name);
-      if (found != machine->second.states.end()) {
-        const ReportedState& reported = found->second;
-        v1::UnitState* state = status->mutable_state();
-        state->set_name(std::string(name));
-        state->set_machine_id(std::string(machine_id));
-        state->set_load_state(reported.words->load_state);
-        state->set_active_state(reported.words->active_state);
-        state->set_sub_state(reported.words->sub_state);
-        state->set_main_pid(reported.main_pid);
-        state->set_since_unix_micros(reported.since_unix_micros);
-        state->set_exit_status(reported.exit_status);
-        if (reported.unit_hash != nullptr) state->set_unit_hash(*reported.unit_hash);
-      }
-    }
+    status.unscheduled_reason = UnscheduledReasonLocked(name, record);
+    return status;
   }
+  auto machine = machines_.find(machine_id);
+  if (machine == machines_.end()) return status;
+  auto found = machine->second.states.find(name);
+  if (found == machine->second.states.end()) return status;
+  const ReportedState& reported = found->second;
+  status.state = UnitStateFields{.name = name,
+                                 .machine_id = machine_id,
+                                 .load_state = reported.words->load_state,
+                                 .active_state = reported.words->active_state,
+                                 .sub_state = reported.words->sub_state,
+                                 .main_pid = reported.main_pid,
+                                 .since_unix_micros = reported.since_unix_micros,
+                                 .exit_status = reported.exit_status};
+  if (reported.unit_hash != nullptr) status.state->unit_hash = *reported.unit_hash;
+  return status;
 }
 
-absl::Status Engine::ListUnitStates(const v1::ListUnitStatesRequest& request,
-                                    v1::ListUnitStatesResponse* response) {
+absl::StatusOr<std::string> Engine::ListUnitStates(const v1::ListUnitStatesRequest& request) {
   absl::StatusOr<int> page_size = PageSize(request.page_size());
   if (!page_size.ok()) return page_size.status();
   absl::MutexLock lock(&mu_);
@@ -707,8 +704,7 @@ absl::Status Engine::ListUnitStates(const v1::ListUnitStatesRequest& request,
     if (matches.size() == 1) machine_filter = matches[0];
   }
 
-  // Entries are built in place: the response may live on an arena, and an
-  // entry moved in from the heap would be copied field by field.
+  UnitStatusPageWriter page;
   const std::string not_placed;
   std::vector<absl::string_view> entry_machines;  // of one unit
   auto it = request.page_token().empty() ? unit_names_.begin()
@@ -733,17 +729,13 @@ absl::Status Engine::ListUnitStates(const v1::ListUnitStatesRequest& request,
     }
     // Counted in entries, not units: pages of 1,000 units with a few globals
     // on 10,000 machines were larger than gRPC's 4 MiB message limit.
-    if (!last_name.empty() &&
-        response->units_size() + entry_machines.size() > static_cast<size_t>(*page_size)) {
-      response->set_next_page_token(std::string(last_name));
-      break;
+    if (!last_name.empty() && page.size() + entry_machines.size() > static_cast<size_t>(*page_size)) {
+      return std::move(page).Finish(last_name);
     }
-    for (absl::string_view machine_id : entry_machines) {
-      FillStatusLocked(name, record, machine_id, response->add_units());
-    }
+    for (absl::string_view machine_id : entry_machines) page.Add(StatusLocked(name, record, machine_id));
     last_name = name;
   }
-  return absl::OkStatus();
+  return std::move(page).Finish("");
 }
 
 v1::ListMachinesResponse Engine::ListMachines() {
@@ -910,7 +902,7 @@ absl::StatusOr<AgentRoute> Engine::SendToUnitAgent(const std::string& name, cons
     runs_on.push_back(placed->second.str());
   }
   if (runs_on.empty()) {
-    std::string why = UnscheduledReasonLocked(name, record);
+    std::string why(UnscheduledReasonLocked(name, record));
     if (why.empty() && !Runs(record.desired_state)) {
       why = absl::StrCat("its desired state is ", StateName(record.desired_state));
     }
@@ -952,7 +944,7 @@ absl::StatusOr<AgentRoute> Engine::SendToUnitAgent(const std::string& name, cons
   AgentRoute route;
   route.machine_id = chosen;
   route.session = target->second.session;
-  FillStatusLocked(name, record, chosen, &route.status);
+  FillUnitStatus(StatusLocked(name, record, chosen), &route.status);
   on_route(route);
   target->second.channel->Send(std::move(message));
   return route;

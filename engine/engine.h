@@ -92,6 +92,7 @@
 #include "engine/liveness.h"
 #include "engine/scheduler/scheduler.h"
 #include "engine/store/store.h"
+#include "engine/unit_status_wire.h"
 #include "fleet/v1/agent.pb.h"
 #include "fleet/v1/fleet.pb.h"
 #include "fleet/v1/units.pb.h"
@@ -185,11 +186,9 @@ class Engine {
   // One entry per unit and machine it runs on (a global unit has one per
   // machine). A page holds at most page_size entries, except that a unit's
   // entries are never split over pages: a page always holds at least one
-  // unit, with all its entries. Fills `response`, which starts empty and may
-  // live on an arena (the API server's does: a page is thousands of small
-  // messages).
-  absl::Status ListUnitStates(const fleet::v1::ListUnitStatesRequest& request,
-                              fleet::v1::ListUnitStatesResponse* response);
+  // unit, with all its entries. Returns the page as a serialized
+  // fleet.v1.ListUnitStatesResponse (engine/unit_status_wire.h says why).
+  absl::StatusOr<std::string> ListUnitStates(const fleet::v1::ListUnitStatesRequest& request);
   fleet::v1::ListMachinesResponse ListMachines();
 
   // --- Agents (fleet.v1.AgentService).
@@ -423,12 +422,13 @@ class Engine {
   // Why unit `name`, stored as `record`, runs nowhere: its stored file no longer parses, or
   // what the last plan said ("" when it said nothing, or when a change since
   // may have made it stale).
-  std::string UnscheduledReasonLocked(absl::string_view name, const UnitRecord& record) const
+  absl::string_view UnscheduledReasonLocked(absl::string_view name, const UnitRecord& record) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Fills `status` (empty) with the ListUnitStates entry of unit `name`,
-  // stored as `record`, on `machine_id` ("" = not placed).
-  void FillStatusLocked(absl::string_view name, const UnitRecord& record, absl::string_view machine_id,
-                        fleet::v1::UnitStatus* status) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The ListUnitStates entry of unit `name`, stored as `record`, on
+  // `machine_id` ("" = not placed): views valid while mu_ is held and
+  // nothing changes.
+  UnitStatusFields StatusLocked(absl::string_view name, const UnitRecord& record,
+                                absl::string_view machine_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Store* const store_;
   const Clock* const clock_;

@@ -112,12 +112,23 @@ grpc::Status FleetService::DestroyUnit(grpc::ServerContext* context, const v1::D
 }
 
 grpc::ServerUnaryReactor* FleetService::ListUnitStates(grpc::CallbackServerContext* context,
-                                                       const v1::ListUnitStatesRequest* request,
-                                                       v1::ListUnitStatesResponse* response) {
+                                                       const grpc::ByteBuffer* request,
+                                                       grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  grpc::Status status = CheckReadable(context);
-  if (status.ok()) status = ToGrpcStatus(engine_->ListUnitStates(*request, response));
-  reactor->Finish(status);
+  reactor->Finish([&]() -> grpc::Status {
+    if (grpc::Status s = CheckReadable(context); !s.ok()) return s;
+    v1::ListUnitStatesRequest parsed;
+    grpc::ByteBuffer request_bytes(*request);  // Deserialize consumes its buffer
+    if (grpc::Status s = grpc::SerializationTraits<v1::ListUnitStatesRequest>::Deserialize(&request_bytes, &parsed);
+        !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<std::string> page = engine_->ListUnitStates(parsed);
+    if (!page.ok()) return ToGrpcStatus(page.status());
+    grpc::Slice slice(*page);
+    *response = grpc::ByteBuffer(&slice, 1);
+    return grpc::Status::OK;
+  }());
   return reactor;
 }
 

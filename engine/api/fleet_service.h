@@ -1,8 +1,9 @@
 #pragma once
 
 // gRPC adapters of the Engine: fleet.v1.Fleet (the public API, synchronous
-// handlers, except ListUnitStates: a callback handler whose messages live on
-// an arena) and fleet.v1.AgentService (one callback reactor per agent stream).
+// handlers, except ListUnitStates: a raw callback handler, whose response
+// bytes the Engine writes) and fleet.v1.AgentService (one callback reactor
+// per agent stream).
 // They translate messages and status codes and check leadership; every
 // decision is the Engine's. A follower (Leadership::IsLeader() false) answers
 // UNAVAILABLE naming the leader, with the address also in the "fleet-leader"
@@ -30,43 +31,18 @@
 #include "engine/relay.h"
 #include "fleet/v1/agent.grpc.pb.h"
 #include "fleet/v1/fleet.grpc.pb.h"
-#include "google/protobuf/arena.h"
 #include "grpcpp/grpcpp.h"
-#include "grpcpp/support/message_allocator.h"
 
 namespace fleet {
 
 // absl::Status -> grpc::Status with the same code and message.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
-// The request and response of each call in one protobuf Arena, freed at once
-// when the call ends.
-template <class Request, class Response>
-class ArenaMessageAllocator final : public grpc::MessageAllocator<Request, Response> {
- public:
-  grpc::MessageHolder<Request, Response>* AllocateMessages() override { return new Holder(); }
-
- private:
-  class Holder final : public grpc::MessageHolder<Request, Response> {
-   public:
-    Holder() {
-      this->set_request(google::protobuf::Arena::CreateMessage<Request>(&arena_));
-      this->set_response(google::protobuf::Arena::CreateMessage<Response>(&arena_));
-    }
-    void Release() override { delete this; }
-
-   private:
-    google::protobuf::Arena arena_;
-  };
-};
-
 class FleetService final
-    : public fleet::v1::Fleet::WithCallbackMethod_ListUnitStates<fleet::v1::Fleet::Service> {
+    : public fleet::v1::Fleet::WithRawCallbackMethod_ListUnitStates<fleet::v1::Fleet::Service> {
  public:
   FleetService(Engine* engine, const Leadership* leadership, Relay* relay)
-      : engine_(engine), leadership_(leadership), relay_(relay) {
-    SetMessageAllocatorFor_ListUnitStates(&list_unit_states_allocator_);
-  }
+      : engine_(engine), leadership_(leadership), relay_(relay) {}
 
   grpc::Status CreateUnit(grpc::ServerContext* context, const fleet::v1::CreateUnitRequest* request,
                           fleet::v1::CreateUnitResponse* response) override;
@@ -84,11 +60,10 @@ class FleetService final
                                    fleet::v1::Unit* response) override;
   grpc::Status DestroyUnit(grpc::ServerContext* context, const fleet::v1::DestroyUnitRequest* request,
                            fleet::v1::DestroyUnitResponse* response) override;
-  // A page of 10,000 entries is some 150,000 small allocations on the heap;
-  // their malloc and free were half of a listing's time at 200,000 units.
+  // Raw: the Engine writes the response's bytes itself (engine/unit_status_wire.h).
   grpc::ServerUnaryReactor* ListUnitStates(grpc::CallbackServerContext* context,
-                                           const fleet::v1::ListUnitStatesRequest* request,
-                                           fleet::v1::ListUnitStatesResponse* response) override;
+                                           const grpc::ByteBuffer* request,
+                                           grpc::ByteBuffer* response) override;
   grpc::Status ListMachines(grpc::ServerContext* context, const fleet::v1::ListMachinesRequest* request,
                             fleet::v1::ListMachinesResponse* response) override;
   grpc::Status GetUnitStatus(grpc::ServerContext* context, const fleet::v1::GetUnitStatusRequest* request,
@@ -105,8 +80,6 @@ class FleetService final
   Engine* const engine_;
   const Leadership* const leadership_;
   Relay* const relay_;
-  ArenaMessageAllocator<fleet::v1::ListUnitStatesRequest, fleet::v1::ListUnitStatesResponse>
-      list_unit_states_allocator_;
 };
 
 // Starts writes to agent streams on a thread of its own. The engine sends

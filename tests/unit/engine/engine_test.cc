@@ -135,8 +135,10 @@ class EngineTest : public ::testing::Test {
     return session.ok() ? *session : 0;
   }
   absl::StatusOr<v1::ListUnitStatesResponse> ListStates(const v1::ListUnitStatesRequest& request) {
+    absl::StatusOr<std::string> page = engine_->ListUnitStates(request);
+    if (!page.ok()) return page.status();
     v1::ListUnitStatesResponse response;
-    if (absl::Status s = engine_->ListUnitStates(request, &response); !s.ok()) return s;
+    if (!response.ParseFromString(*page)) return absl::DataLossError("the page does not parse");
     return response;
   }
   // A field of `unit`'s one ListUnitStates entry; "<N>" when it has N != 1.

@@ -122,8 +122,10 @@ TEST_F(RelayTest, StatusGoesToTheMachineThatRunsTheUnitAndTheReplyComesBack) {
   int64_t session_a = Register("machine-a", &a);
   int64_t session_b = Register("machine-b", &b);
   Launch("web.service", kPlain);
+  absl::StatusOr<std::string> page = engine_->ListUnitStates({});
+  ASSERT_TRUE(page.ok()) << page.status();
   v1::ListUnitStatesResponse placed;
-  ASSERT_TRUE(engine_->ListUnitStates({}, &placed).ok());
+  ASSERT_TRUE(placed.ParseFromString(*page));
   const std::string runs_on = placed.units(0).machine_id();
   FakeAgent& target = runs_on == "machine-a" ? a : b;
   FakeAgent& other = runs_on == "machine-a" ? b : a;

@@ -1,0 +1,132 @@
+#include "engine/unit_status_wire.h"
+
+#include <utility>
+
+namespace fleet {
+namespace {
+
+namespace v1 = fleet::v1;
+
+// Protobuf's encoding (protobuf.dev/programming-guides/encoding): a field is
+// a tag (field number << 3 | wire type), then a varint or a length and bytes.
+constexpr uint32_t kVarint = 0;
+constexpr uint32_t kLengthDelimited = 2;
+
+size_t VarintSize(uint64_t value) {
+  size_t size = 1;
+  for (; value >= 0x80; value >>= 7) ++size;
+  return size;
+}
+
+void PutVarint(uint64_t value, std::string* out) {
+  for (; value >= 0x80; value >>= 7) out->push_back(static_cast<char>(value | 0x80));
+  out->push_back(static_cast<char>(value));
+}
+
+uint32_t Tag(int field, uint32_t wire_type) { return static_cast<uint32_t>(field) << 3 | wire_type; }
+
+// int32 and enum values go out sign-extended to 64 bits, as protobuf sends them.
+uint64_t Signed(int64_t value) { return static_cast<uint64_t>(value); }
+
+// proto3: a scalar field that holds its default is not written.
+size_t VarintFieldSize(int field, uint64_t value) {
+  return value == 0 ? 0 : VarintSize(Tag(field, kVarint)) + VarintSize(value);
+}
+void PutVarintField(int field, uint64_t value, std::string* out) {
+  if (value == 0) return;
+  PutVarint(Tag(field, kVarint), out);
+  PutVarint(value, out);
+}
+
+size_t BytesFieldSize(int field, size_t size) {
+  return VarintSize(Tag(field, kLengthDelimited)) + VarintSize(size) + size;
+}
+size_t StringFieldSize(int field, absl::string_view value) {
+  return value.empty() ? 0 : BytesFieldSize(field, value.size());
+}
+void PutLength(int field, size_t size, std::string* out) {
+  PutVarint(Tag(field, kLengthDelimited), out);
+  PutVarint(size, out);
+}
+void PutStringField(int field, absl::string_view value, std::string* out) {
+  if (value.empty()) return;
+  PutLength(field, value.size(), out);
+  out->append(value.data(), value.size());
+}
+
+size_t StateSize(const UnitStateFields& s) {
+  using S = v1::UnitState;
+  return StringFieldSize(S::kNameFieldNumber, s.name) + StringFieldSize(S::kMachineIdFieldNumber, s.machine_id) +
+         StringFieldSize(S::kLoadStateFieldNumber, s.load_state) +
+         StringFieldSize(S::kActiveStateFieldNumber, s.active_state) +
+         StringFieldSize(S::kSubStateFieldNumber, s.sub_state) +
+         VarintFieldSize(S::kMainPidFieldNumber, s.main_pid) +
+         VarintFieldSize(S::kSinceUnixMicrosFieldNumber, Signed(s.since_unix_micros)) +
+         VarintFieldSize(S::kExitStatusFieldNumber, Signed(s.exit_status)) +
+         StringFieldSize(S::kUnitHashFieldNumber, s.unit_hash);
+}
+
+void PutState(const UnitStateFields& s, std::string* out) {
+  using S = v1::UnitState;
+  PutStringField(S::kNameFieldNumber, s.name, out);
+  PutStringField(S::kMachineIdFieldNumber, s.machine_id, out);
+  PutStringField(S::kLoadStateFieldNumber, s.load_state, out);
+  PutStringField(S::kActiveStateFieldNumber, s.active_state, out);
+  PutStringField(S::kSubStateFieldNumber, s.sub_state, out);
+  PutVarintField(S::kMainPidFieldNumber, s.main_pid, out);
+  PutVarintField(S::kSinceUnixMicrosFieldNumber, Signed(s.since_unix_micros), out);
+  PutVarintField(S::kExitStatusFieldNumber, Signed(s.exit_status), out);
+  PutStringField(S::kUnitHashFieldNumber, s.unit_hash, out);
+}
+
+}  // namespace
+
+void FillUnitStatus(const UnitStatusFields& fields, v1::UnitStatus* status) {
+  status->set_name(std::string(fields.name));
+  status->set_desired_state(fields.desired_state);
+  status->set_hash(std::string(fields.hash));
+  status->set_machine_id(std::string(fields.machine_id));
+  status->set_unscheduled_reason(std::string(fields.unscheduled_reason));
+  if (!fields.state.has_value()) return;
+  const UnitStateFields& s = *fields.state;
+  v1::UnitState* state = status->mutable_state();
+  state->set_name(std::string(s.name));
+  state->set_machine_id(std::string(s.machine_id));
+  state->set_load_state(std::string(s.load_state));
+  state->set_active_state(std::string(s.active_state));
+  state->set_sub_state(std::string(s.sub_state));
+  state->set_main_pid(s.main_pid);
+  state->set_since_unix_micros(s.since_unix_micros);
+  state->set_exit_status(s.exit_status);
+  state->set_unit_hash(std::string(s.unit_hash));
+}
+
+void UnitStatusPageWriter::Add(const UnitStatusFields& f) {
+  using S = v1::UnitStatus;
+  // A message field is written when present, even when empty.
+  const size_t state_size = f.state.has_value() ? StateSize(*f.state) : 0;
+  const size_t size = StringFieldSize(S::kNameFieldNumber, f.name) +
+                      VarintFieldSize(S::kDesiredStateFieldNumber, Signed(f.desired_state)) +
+                      StringFieldSize(S::kHashFieldNumber, f.hash) +
+                      StringFieldSize(S::kMachineIdFieldNumber, f.machine_id) +
+                      StringFieldSize(S::kUnscheduledReasonFieldNumber, f.unscheduled_reason) +
+                      (f.state.has_value() ? BytesFieldSize(S::kStateFieldNumber, state_size) : 0);
+  PutLength(v1::ListUnitStatesResponse::kUnitsFieldNumber, size, &wire_);
+  PutStringField(S::kNameFieldNumber, f.name, &wire_);
+  PutVarintField(S::kDesiredStateFieldNumber, Signed(f.desired_state), &wire_);
+  PutStringField(S::kHashFieldNumber, f.hash, &wire_);
+  PutStringField(S::kMachineIdFieldNumber, f.machine_id, &wire_);
+  PutStringField(S::kUnscheduledReasonFieldNumber, f.unscheduled_reason, &wire_);
+  if (f.state.has_value()) {
+    PutLength(S::kStateFieldNumber, state_size, &wire_);
+    PutState(*f.state, &wire_);
+  }
+  ++size_;
+}
+
+std::string UnitStatusPageWriter::Finish(absl::string_view next_page_token) && {
+  PutStringField(v1::ListUnitStatesResponse::kNextPageTokenFieldNumber, next_page_token, &wire_);
+  return std::move(wire_);
+}
+
+}  // namespace fleet
