@@ -50,6 +50,8 @@ class SharedName {
   absl::string_view view() const {
     return block_ == nullptr ? absl::string_view() : absl::string_view(Chars(block_), block_->size);
   }
+  // Both views: Debian's Abseil has its own string_view, not std's, and the
+  // scheduler's indexes use std's.
   operator absl::string_view() const { return view(); }  // NOLINT(google-explicit-constructor)
   operator std::string_view() const { return {view().data(), view().size()}; }  // NOLINT
   std::string str() const { return std::string(view()); }
