@@ -73,8 +73,10 @@ absl::StatusOr<int> PageSize(int requested) {
   return requested == 0 ? kDefaultPageSize : requested;
 }
 
-bool GlobMatches(const std::string& glob, absl::string_view name) {
-  return glob.empty() || fnmatch(glob.c_str(), std::string(name).c_str(), 0) == 0;
+// `name` is a unit's key in units_: its chars are NUL-terminated, so a
+// listing with a glob copies no name.
+bool GlobMatches(const std::string& glob, const SharedName& name) {
+  return glob.empty() || fnmatch(glob.c_str(), name.c_str(), 0) == 0;
 }
 
 // Orders the entries of a desired set (Engine::UnitSet) against a name.
