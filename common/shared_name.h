@@ -115,6 +115,14 @@ class NamePool {
  public:
   SharedName Share(absl::string_view name);
   size_t size() const { return names_.size(); }
+  // `map[name]` for a map keyed by SharedName; a new entry's key is shared
+  // from this pool (a name already in `map` costs no lookup here).
+  template <typename Map>
+  typename Map::mapped_type& Entry(Map& map, absl::string_view name) {
+    auto it = map.find(name);
+    if (it == map.end()) it = map.try_emplace(Share(name)).first;
+    return it->second;
+  }
 
  private:
   static constexpr size_t kMinSweepAt = 64;

@@ -288,9 +288,7 @@ void Engine::MarkUnitMachinesDirtyLocked(absl::string_view name) {
 }
 
 void Engine::MarkDirtyLocked(absl::string_view machine, const SharedName& unit) {
-  auto dirty = dirty_machines_.find(machine);
-  if (dirty == dirty_machines_.end()) dirty = dirty_machines_.try_emplace(names_.Share(machine)).first;
-  dirty->second.insert(unit);
+  names_.Entry(dirty_machines_, machine).insert(unit);
 }
 
 bool Engine::InScheduleLocked(absl::string_view name) const {
@@ -313,9 +311,7 @@ void Engine::SetScheduleLocked(const std::string& unit, const std::string& machi
   const SharedName unit_name = names_.Share(unit);
   const SharedName machine_id = names_.Share(machine);
   snapshot_.schedule.insert_or_assign(unit_name, machine_id);
-  auto on = scheduled_on_.find(machine_id);
-  if (on == scheduled_on_.end()) on = scheduled_on_.try_emplace(machine_id).first;
-  on->second.insert(unit_name);
+  scheduled_on_[machine_id].insert(unit_name);
   MarkDirtyLocked(machine_id, unit_name);
 }
 
@@ -851,9 +847,7 @@ absl::Status Engine::AgentReport(int64_t session, const v1::StateReport& report)
 }
 
 void Engine::KeepReportedStateLocked(MachineRecord& record, const v1::UnitState& state) {
-  auto found = record.states.find(state.name());
-  if (found == record.states.end()) found = record.states.try_emplace(names_.Share(state.name())).first;
-  ReportedState& kept = found->second;
+  ReportedState& kept = names_.Entry(record.states, state.name());
   kept.words = state_words_.Share({.load_state = state.load_state(),
                                    .active_state = state.active_state(),
                                    .sub_state = state.sub_state()});

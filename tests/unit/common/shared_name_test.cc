@@ -65,6 +65,17 @@ TEST(NamePoolTest, EqualNamesShareOneBlock) {
   EXPECT_NE(pool.Share("m2").view().data(), a.view().data());
 }
 
+TEST(NamePoolTest, EntryKeysNewEntriesWithTheSharedName) {
+  NamePool pool;
+  NameMap<int> map;
+  SharedName m1 = pool.Share("m1");
+  pool.Entry(map, "m1") = 7;
+  EXPECT_EQ(map.begin()->first.view().data(), m1.view().data());
+  pool.Entry(map, std::string("m1")) += 1;
+  EXPECT_EQ(map.size(), 1u);
+  EXPECT_EQ(map.at("m1"), 8);
+}
+
 TEST(NamePoolTest, ForgetsNamesNoOneHolds) {
   NamePool pool;
   std::vector<SharedName> kept;
