@@ -686,6 +686,7 @@ absl::StatusOr<std::string> Engine::ListUnitStates(const v1::ListUnitStatesReque
   absl::StatusOr<int> page_size = PageSize(request.page_size());
   if (!page_size.ok()) return page_size.status();
   absl::MutexLock lock(&mu_);
+  ApplyReportsLocked();
   // The machine filter: an exact id, else a unique prefix of a live machine's id.
   std::string machine_filter = request.machine_id();
   if (!machine_filter.empty() && !machines_.contains(machine_filter)) {
@@ -765,6 +766,7 @@ absl::StatusOr<int64_t> Engine::AgentRegistered(const v1::Register& reg, AgentCh
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return absl::UnavailableError("the engine is shutting down");
   if (!leading_) return absl::UnavailableError("this engine is not the leader");
+  ApplyReportsLocked();  // an older stream's, before this one's full state
   const absl::Time now = clock_->Now();
   auto existing = machines_.find(id);
   if (existing != machines_.end() && existing->second.session != 0) {
@@ -834,16 +836,33 @@ absl::Status Engine::AgentHeartbeat(int64_t session) {
   return absl::OkStatus();
 }
 
-absl::Status Engine::AgentReport(int64_t session, const v1::StateReport& report) {
+absl::Status Engine::AgentReport(int64_t session, v1::StateReport report) {
   // A report is news from the machine too, whatever it waits for next.
   if (absl::Status alive = AgentHeartbeat(session); !alive.ok()) return alive;
-  absl::MutexLock lock(&mu_);
-  std::string id = MachineOfSession(session);
-  if (id.empty()) return absl::FailedPreconditionError("this agent stream is no longer registered");
-  MachineRecord& record = machines_[id];
-  for (const v1::UnitState& state : report.states()) KeepReportedStateLocked(record, state);
-  for (const std::string& name : report.removed()) record.states.erase(name);
+  {
+    absl::MutexLock queue(&reports_mu_);
+    queued_reports_.push_back({session, std::move(report)});
+  }
+  if (mu_.TryLock()) {
+    ApplyReportsLocked();
+    mu_.Unlock();
+  }
   return absl::OkStatus();
+}
+
+void Engine::ApplyReportsLocked() {
+  std::vector<QueuedReport> reports;
+  {
+    absl::MutexLock queue(&reports_mu_);
+    reports.swap(queued_reports_);
+  }
+  for (const QueuedReport& queued : reports) {
+    auto machine = machines_.find(MachineOfSession(queued.session));
+    if (machine == machines_.end()) continue;
+    MachineRecord& record = machine->second;
+    for (const v1::UnitState& state : queued.report.states()) KeepReportedStateLocked(record, state);
+    for (const std::string& name : queued.report.removed()) record.states.erase(name);
+  }
 }
 
 void Engine::KeepReportedStateLocked(MachineRecord& record, const v1::UnitState& state) {
@@ -866,6 +885,7 @@ void Engine::KeepReportedStateLocked(MachineRecord& record, const v1::UnitState&
 
 void Engine::AgentDisconnected(int64_t session) {
   absl::MutexLock lock(&mu_);
+  ApplyReportsLocked();  // what the stream reported before it ended
   absl::MutexLock beat(&beat_mu_);
   auto it = sessions_.find(session);
   if (it == sessions_.end()) return;
@@ -885,6 +905,7 @@ absl::StatusOr<AgentRoute> Engine::SendToUnitAgent(const std::string& name, cons
                                                    const std::function<void(const AgentRoute&)>& on_route) {
   if (name.empty()) return absl::InvalidArgumentError("unit name is empty");
   absl::MutexLock lock(&mu_);
+  ApplyReportsLocked();  // the route carries the unit's reported state
   auto unit = units_.find(name);
   if (unit == units_.end()) return absl::NotFoundError(absl::StrCat("unit ", ShowName(name), " not found"));
   const UnitRecord& record = unit->second;
@@ -1196,6 +1217,7 @@ absl::Status Engine::Tick() {
     leading_ = false;
   }
   if (!leading_) return absl::OkStatus();
+  ApplyReportsLocked();  // those queued while mu_ was busy wait for the next pass at most
   absl::Status status;
   std::vector<std::string> dead;
   {

@@ -312,7 +312,7 @@ class AgentStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::E
           LogWarning("agent stream from %s refused: %s", context_->peer(), status.message());
           break;
         }
-        status = engine_->AgentReport(session_, in_.report());
+        status = engine_->AgentReport(session_, std::move(*in_.mutable_report()));
         break;
       case v1::AgentMessage::kStatusReply:
       case v1::AgentMessage::kJournalChunk:

@@ -14,6 +14,8 @@
 //     was lost; `meanwhile` runs after it (another writer's change).
 //     kAppliedLater holds it back and applies it just before the Txn after it,
 //     as etcd applies a proposal it had read before it stopped answering.
+//   - PauseTxns() / ResumeTxns(): meanwhile every Txn waits, as in a store
+//     stuck in a slow fsync; AwaitWaitingTxn() returns once one waits.
 // Thread-safe.
 
 #include <atomic>
@@ -43,6 +45,19 @@ class FaultStore final : public Store {
     absl::MutexLock lock(&mu_);
     lost_ = lost;
     meanwhile_ = std::move(meanwhile);
+  }
+  void PauseTxns() {
+    absl::MutexLock lock(&mu_);
+    paused_ = true;
+  }
+  void ResumeTxns() {
+    absl::MutexLock lock(&mu_);
+    paused_ = false;
+  }
+  void AwaitWaitingTxn() {
+    absl::MutexLock lock(&mu_);
+    auto waiting = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return waiting_txns_ > 0; };
+    mu_.Await(absl::Condition(&waiting));
   }
   int lost_answers() const { return lost_answers_.load(); }
   // Get and Range calls so far, answered or not.
@@ -75,6 +90,10 @@ class FaultStore final : public Store {
     std::optional<Transaction> held;  // a kAppliedLater transaction, applied now
     {
       absl::MutexLock lock(&mu_);
+      ++waiting_txns_;
+      auto resumed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !paused_; };
+      mu_.Await(absl::Condition(&resumed));
+      --waiting_txns_;
       lost = std::exchange(lost_, std::nullopt);
       meanwhile = std::exchange(meanwhile_, nullptr);
       held = std::exchange(held_, std::nullopt);
@@ -122,6 +141,8 @@ class FaultStore final : public Store {
   std::optional<LostAnswer> lost_ ABSL_GUARDED_BY(mu_);
   std::function<void()> meanwhile_ ABSL_GUARDED_BY(mu_);
   std::optional<Transaction> held_ ABSL_GUARDED_BY(mu_);  // kAppliedLater
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
+  int waiting_txns_ ABSL_GUARDED_BY(mu_) = 0;  // Txns waiting in a pause
 };
 
 }  // namespace fleet::testing

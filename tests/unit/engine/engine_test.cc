@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/clock.h"
 #include "common/unit/unit_file.h"
 #include "engine/store/embedded_store.h"
@@ -935,6 +936,46 @@ TEST_F(EngineTest, ReportedHashStaysWhatTheAgentRanWhenTheFileChanges) {
   ASSERT_TRUE(states.ok()) << states.status();
   ASSERT_EQ(states->units_size(), 1);
   EXPECT_EQ(states->units(0).state().unit_hash(), ran);
+}
+
+// Agents' reports arrive on gRPC's few callback threads: one that waited for
+// the engine's lock behind a long pass held such a thread, and with many
+// agents the engine stopped reading its sockets. A report returns while the
+// lock is held, and the listings made after it show it.
+TEST_F(EngineTest, AReportDoesNotWaitForABusyEngineAndListingsShowIt) {
+  testing::FaultStore& store = UseFaultStore();
+  RecordingChannel m1;
+  int64_t s1 = Register("m1", &m1);
+  ASSERT_TRUE(Create("web.service", kPlain, v1::DESIRED_STATE_LAUNCHED).ok());
+  ASSERT_TRUE(engine_->Tick().ok());
+  ASSERT_EQ(MachineOf("web.service"), "m1");
+  // A pass that records a new machine writes it with the lock held.
+  RecordingChannel m2;
+  Register("m2", &m2);
+  store.PauseTxns();
+  std::thread pass([&] { EXPECT_TRUE(engine_->Tick().ok()); });
+  store.AwaitWaitingTxn();
+
+  v1::StateReport report;
+  v1::UnitState* state = report.add_states();
+  state->set_name("web.service");
+  state->set_active_state("active");
+  absl::Notification reported;
+  std::thread agent([&] {
+    EXPECT_TRUE(engine_->AgentReport(s1, report).ok());
+    reported.Notify();
+  });
+  EXPECT_TRUE(reported.WaitForNotificationWithTimeout(absl::Seconds(10)))
+      << "the report waited for the pass";
+  store.ResumeTxns();
+  agent.join();
+  pass.join();
+
+  auto states = ListStates(v1::ListUnitStatesRequest());
+  ASSERT_TRUE(states.ok()) << states.status();
+  ASSERT_EQ(states->units_size(), 1);
+  EXPECT_EQ(states->units(0).state().active_state(), "active");
+  EXPECT_EQ(states->units(0).state().machine_id(), "m1");
 }
 
 TEST_F(EngineTest, UnitStatesCarryReportsAndUnplaceableReasons) {
