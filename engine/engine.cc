@@ -1268,13 +1268,14 @@ void Engine::WaitForWork(absl::Duration timeout) {
     return shutting_down_ || woken_ || (leading_ && TickHasWorkLocked());
   };
   absl::MutexLock lock(&mu_);
-  if (leading_) {
-    // A millisecond past the expiry: TakeExpired then surely counts it.
-    absl::MutexLock beat(&beat_mu_);
-    const absl::Duration until_expiry = liveness_.NextExpiry() - clock_->Now() + absl::Milliseconds(1);
-    timeout = std::clamp(until_expiry, absl::ZeroDuration(), timeout);
-  }
+  if (leading_) timeout = std::min(UntilNextExpiry(), timeout);
   mu_.AwaitWithTimeout(absl::Condition(&has_work), timeout);
+}
+
+absl::Duration Engine::UntilNextExpiry() {
+  absl::MutexLock beat(&beat_mu_);
+  // A millisecond past the expiry: TakeExpired then surely counts it.
+  return std::max(liveness_.NextExpiry() - clock_->Now() + absl::Milliseconds(1), absl::ZeroDuration());
 }
 
 void Engine::Wake() {

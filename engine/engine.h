@@ -245,6 +245,10 @@ class Engine {
   // the next machine's agent_ttl runs out (so a dead machine is declared on
   // time, not up to one `timeout` late), or `timeout` passed.
   void WaitForWork(absl::Duration timeout);
+  // How long until the next machine's agent_ttl runs out (zero once one has;
+  // infinite when no machine is tracked). The loop's wait between passes
+  // ends then too, so a long wait after a long pass delays no declaration.
+  absl::Duration UntilNextExpiry();
   // True when a change waits for the next Tick.
   bool ReconcilePending();
   // Closes every agent stream with UNAVAILABLE and refuses new ones.

@@ -74,10 +74,11 @@ void EngineServer::Loop() {
     // Batching: a pass holds the engine's lock while it plans, so passes back
     // to back would starve the API under a stream of changes. Waiting as long
     // as the pass took (at most kMaxBatchWait) lets the changes of that time
-    // gather for the next pass; an idle engine still reacts at once.
+    // gather for the next pass; an idle engine still reacts at once, and a
+    // machine whose agent_ttl runs out meanwhile is declared on time.
     const absl::Duration took = absl::Now() - start;
     if (took >= kBusyPass) busy_since_trim = true;
-    stop_.WaitForNotificationWithTimeout(std::min(took, kMaxBatchWait));
+    stop_.WaitForNotificationWithTimeout(std::min({took, kMaxBatchWait, engine_->UntilNextExpiry()}));
   }
 }
 

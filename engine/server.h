@@ -41,11 +41,13 @@ class EngineServer {
   static constexpr int kMaxIdleThreads = 64;
   // The longest the loop waits after a pass before the next one (batching;
   // see Loop in server.cc). A pass plans under the engine's lock and costs
-  // O(units): 0.1-0.3 s at 100,000. With a 50 ms cap, passes ran back to
+  // O(units): 0.1-0.3 s at 100,000, and 1-1.5 s at 200,000 units on 10,000
+  // machines while a launch streams in. With a 50 ms cap, passes ran back to
   // back during a launch and the API had the lock a fifth of the time;
   // bench/scale's medium launch went from 13,000 to 24,000 placements/s
-  // with this cap. An idle engine still reacts at once (no pass, no wait).
-  static constexpr absl::Duration kMaxBatchWait = absl::Milliseconds(500);
+  // with a 500 ms cap, and the large one from 9,000 to 15,000 with 2 s.
+  // An idle engine still reacts at once (no pass, no wait).
+  static constexpr absl::Duration kMaxBatchWait = absl::Seconds(2);
 
   // Binds and starts serving. `engine` and `leadership` are not owned and must
   // outlive the server. UNAVAILABLE when the address cannot be bound.
