@@ -12,12 +12,6 @@ namespace v1 = fleet::v1;
 constexpr uint32_t kVarint = 0;
 constexpr uint32_t kLengthDelimited = 2;
 
-size_t VarintSize(uint64_t value) {
-  size_t size = 1;
-  for (; value >= 0x80; value >>= 7) ++size;
-  return size;
-}
-
 void PutVarint(uint64_t value, std::string* out) {
   for (; value >= 0x80; value >>= 7) out->push_back(static_cast<char>(value | 0x80));
   out->push_back(static_cast<char>(value));
@@ -29,41 +23,19 @@ uint32_t Tag(int field, uint32_t wire_type) { return static_cast<uint32_t>(field
 uint64_t Signed(int64_t value) { return static_cast<uint64_t>(value); }
 
 // proto3: a scalar field that holds its default is not written.
-size_t VarintFieldSize(int field, uint64_t value) {
-  return value == 0 ? 0 : VarintSize(Tag(field, kVarint)) + VarintSize(value);
-}
 void PutVarintField(int field, uint64_t value, std::string* out) {
   if (value == 0) return;
   PutVarint(Tag(field, kVarint), out);
   PutVarint(value, out);
 }
-
-size_t BytesFieldSize(int field, size_t size) {
-  return VarintSize(Tag(field, kLengthDelimited)) + VarintSize(size) + size;
-}
-size_t StringFieldSize(int field, absl::string_view value) {
-  return value.empty() ? 0 : BytesFieldSize(field, value.size());
-}
-void PutLength(int field, size_t size, std::string* out) {
+// A message field is written when present, even when empty.
+void PutBytesField(int field, absl::string_view bytes, std::string* out) {
   PutVarint(Tag(field, kLengthDelimited), out);
-  PutVarint(size, out);
+  PutVarint(bytes.size(), out);
+  out->append(bytes.data(), bytes.size());
 }
 void PutStringField(int field, absl::string_view value, std::string* out) {
-  if (value.empty()) return;
-  PutLength(field, value.size(), out);
-  out->append(value.data(), value.size());
-}
-
-size_t StateSize(const UnitStateFields& s) {
-  using S = v1::UnitState;
-  return StringFieldSize(S::kNameFieldNumber, s.name) + StringFieldSize(S::kMachineIdFieldNumber, s.machine_id) +
-         StringFieldSize(S::kLoadStateFieldNumber, s.load_state) +
-         StringFieldSize(S::kActiveStateFieldNumber, s.active_state) +
-         StringFieldSize(S::kSubStateFieldNumber, s.sub_state) +
-         VarintFieldSize(S::kMainPidFieldNumber, s.main_pid) +
-         VarintFieldSize(S::kSinceUnixMicrosFieldNumber, Signed(s.since_unix_micros)) +
-         VarintFieldSize(S::kExitStatusFieldNumber, Signed(s.exit_status)) +
-         StringFieldSize(S::kUnitHashFieldNumber, s.unit_hash);
+  if (!value.empty()) PutBytesField(field, value, out);
 }
 
 void PutState(const UnitStateFields& s, std::string* out) {
@@ -103,24 +75,20 @@ void FillUnitStatus(const UnitStatusFields& fields, v1::UnitStatus* status) {
 
 void UnitStatusPageWriter::Add(const UnitStatusFields& f) {
   using S = v1::UnitStatus;
-  // A message field is written when present, even when empty.
-  const size_t state_size = f.state.has_value() ? StateSize(*f.state) : 0;
-  const size_t size = StringFieldSize(S::kNameFieldNumber, f.name) +
-                      VarintFieldSize(S::kDesiredStateFieldNumber, Signed(f.desired_state)) +
-                      StringFieldSize(S::kHashFieldNumber, f.hash) +
-                      StringFieldSize(S::kMachineIdFieldNumber, f.machine_id) +
-                      StringFieldSize(S::kUnscheduledReasonFieldNumber, f.unscheduled_reason) +
-                      (f.state.has_value() ? BytesFieldSize(S::kStateFieldNumber, state_size) : 0);
-  PutLength(v1::ListUnitStatesResponse::kUnitsFieldNumber, size, &wire_);
-  PutStringField(S::kNameFieldNumber, f.name, &wire_);
-  PutVarintField(S::kDesiredStateFieldNumber, Signed(f.desired_state), &wire_);
-  PutStringField(S::kHashFieldNumber, f.hash, &wire_);
-  PutStringField(S::kMachineIdFieldNumber, f.machine_id, &wire_);
-  PutStringField(S::kUnscheduledReasonFieldNumber, f.unscheduled_reason, &wire_);
+  // A nested message's length comes before its bytes: each is written to a
+  // scratch buffer first, then appended after its length.
+  entry_.clear();
+  PutStringField(S::kNameFieldNumber, f.name, &entry_);
+  PutVarintField(S::kDesiredStateFieldNumber, Signed(f.desired_state), &entry_);
+  PutStringField(S::kHashFieldNumber, f.hash, &entry_);
+  PutStringField(S::kMachineIdFieldNumber, f.machine_id, &entry_);
+  PutStringField(S::kUnscheduledReasonFieldNumber, f.unscheduled_reason, &entry_);
   if (f.state.has_value()) {
-    PutLength(S::kStateFieldNumber, state_size, &wire_);
-    PutState(*f.state, &wire_);
+    state_.clear();
+    PutState(*f.state, &state_);
+    PutBytesField(S::kStateFieldNumber, state_, &entry_);
   }
+  PutBytesField(v1::ListUnitStatesResponse::kUnitsFieldNumber, entry_, &wire_);
   ++size_;
 }
 

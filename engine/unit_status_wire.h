@@ -62,6 +62,8 @@ class UnitStatusPageWriter {
  private:
   std::string wire_;
   int size_ = 0;
+  std::string entry_;  // scratch: the entry being added, then its state
+  std::string state_;
 };
 
 }  // namespace fleet
