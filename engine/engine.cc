@@ -148,7 +148,8 @@ absl::Status Engine::LoadLocked(std::vector<std::string>* warnings) {
     if (!record.ParseFromString(kv.value)) {
       return absl::DataLossError(absl::StrCat("store key ", kv.key, ": not a fleet.v1.ScheduleRecord"));
     }
-    SetScheduleLocked(kv.key.substr(sizeof(kSchedulePrefix) - 1), record.machine_id());
+    SetScheduleLocked(names_.Share(absl::string_view(kv.key).substr(sizeof(kSchedulePrefix) - 1)),
+                      record.machine_id());
   }
 
   absl::StatusOr<RangeResult> machines = store_->Range(kMachinesPrefix);
@@ -295,7 +296,7 @@ bool Engine::InScheduleLocked(absl::string_view name) const {
   return snapshot_.units.contains(name) || snapshot_.schedule.contains(name);
 }
 
-void Engine::SetScheduleLocked(const std::string& unit, const std::string& machine) {
+void Engine::SetScheduleLocked(const SharedName& unit, absl::string_view machine) {
   auto current = snapshot_.schedule.find(unit);
   if (current != snapshot_.schedule.end()) {
     if (current->second == machine) return;
@@ -308,11 +309,10 @@ void Engine::SetScheduleLocked(const std::string& unit, const std::string& machi
     if (current != snapshot_.schedule.end()) snapshot_.schedule.erase(current);
     return;
   }
-  const SharedName unit_name = names_.Share(unit);
   const SharedName machine_id = names_.Share(machine);
-  snapshot_.schedule.insert_or_assign(unit_name, machine_id);
-  scheduled_on_[machine_id].insert(unit_name);
-  MarkDirtyLocked(machine_id, unit_name);
+  snapshot_.schedule.insert_or_assign(unit, machine_id);
+  scheduled_on_[machine_id].insert(unit);
+  MarkDirtyLocked(machine_id, unit);
 }
 
 void Engine::NoteGlobalsChangeLocked(bool was_global, bool is_global) {
@@ -1005,20 +1005,21 @@ absl::Status Engine::ReconcileLocked() {
   // destroyed in flight must not get a schedule key after its delete).
   DrainUnitWritesLocked();
   Plan plan = reconciler_.Reconcile(snapshot_);
-  // One write per unit: an assignment supersedes an unassignment of the same unit.
-  absl::flat_hash_set<std::string> assigned;
-  for (const auto& [unit, machine] : plan.assign) assigned.insert(unit);
+  // One write per unit (the plan names a unit in assign or in unassign).
   struct Change {
-    std::string unit;
-    std::string machine;  // empty = unassign
+    SharedName unit;
+    SharedName machine;  // empty = unassign
   };
   std::vector<Change> changes;
-  for (const std::string& unit : plan.unassign) {
-    if (!assigned.contains(unit) && snapshot_.schedule.contains(unit)) changes.push_back({unit, ""});
+  changes.reserve(plan.unassign.size() + plan.assign.size());
+  for (SharedName& unit : plan.unassign) {
+    if (snapshot_.schedule.contains(unit)) changes.push_back({std::move(unit), SharedName()});
   }
-  for (const auto& [unit, machine] : plan.assign) {
+  for (auto& [unit, machine] : plan.assign) {
     auto current = snapshot_.schedule.find(unit);
-    if (current == snapshot_.schedule.end() || current->second != machine) changes.push_back({unit, machine});
+    if (current == snapshot_.schedule.end() || current->second != machine) {
+      changes.push_back({std::move(unit), std::move(machine)});
+    }
   }
 
   // The plan's units stay untouched while their schedule is written with mu_
@@ -1035,13 +1036,13 @@ absl::Status Engine::ReconcileLocked() {
     Transaction txn;
     for (size_t i = begin; i < end; ++i) {
       Operation op;
-      op.key = kSchedulePrefix + changes[i].unit;
+      op.key = absl::StrCat(kSchedulePrefix, changes[i].unit.view());
       if (changes[i].machine.empty()) {
         op.kind = Operation::Kind::kDelete;
       } else {
         op.kind = Operation::Kind::kPut;
         v1::ScheduleRecord record;
-        record.set_machine_id(changes[i].machine);
+        record.set_machine_id(changes[i].machine.str());
         op.value = record.SerializeAsString();
       }
       txn.on_success.push_back(std::move(op));

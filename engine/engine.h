@@ -383,7 +383,9 @@ class Engine {
   void EraseUnitLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Puts `unit` in the schedule on `machine` (empty: takes it out) and keeps
   // scheduled_on_ in step; marks the machines it leaves and joins dirty.
-  void SetScheduleLocked(const std::string& unit, const std::string& machine)
+  // `unit` is held as given: pass a name of names_ (NamePool::Share), as the
+  // plan's are, so that the schedule shares its chars.
+  void SetScheduleLocked(const SharedName& unit, absl::string_view machine)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops the GlobalSet kept for set computation when a unit of the
   // snapshot's units was global before its change or is after it (false for
@@ -504,7 +506,7 @@ class Engine {
   bool woken_ ABSL_GUARDED_BY(mu_) = false;  // Wake() since the last Tick
   int64_t next_session_ ABSL_GUARDED_BY(mu_) = 1;
   // Units whose write is in the store with mu_ released (CommitUnitLocked).
-  absl::flat_hash_set<std::string> units_in_flight_ ABSL_GUARDED_BY(mu_);
+  NameSet units_in_flight_ ABSL_GUARDED_BY(mu_);
   bool writes_held_ ABSL_GUARDED_BY(mu_) = false;  // DrainUnitWritesLocked waits
   // Registered machines whose record the next Tick writes: id -> v1::Machine.
   absl::flat_hash_map<std::string, std::string> machines_to_record_ ABSL_GUARDED_BY(mu_);

@@ -172,6 +172,7 @@ class Planner {
 
   struct MachineState {
     const MachineView* view = nullptr;
+    SharedName id;               // view->id, made when a plan first names it
     int count = 0;               // non-global units placed here + globals running here
     std::vector<int> units;      // non-global units placed here
     std::vector<int> globals;    // global units running here
@@ -864,11 +865,13 @@ Plan Planner::Run() {
     const SharedName* stored = units_[u].stored_id;
     const int m = units_[u].machine;
     if (m != kNoMachine) {
-      const std::string& id = machines_[m].view->id;
-      if (stored == nullptr || *stored != id) plan.assign.emplace_back(name.str(), id);
+      MachineState& machine = machines_[m];
+      if (stored != nullptr && *stored == machine.view->id) continue;
+      if (machine.id.empty()) machine.id = machine.view->id;
+      plan.assign.emplace_back(name, machine.id);
       continue;
     }
-    if (stored != nullptr) plan.unassign.push_back(name.str());
+    if (stored != nullptr) plan.unassign.push_back(name);
     auto reason = reasons_.find(u);
     if (reason == reasons_.end()) std::abort();  // invariant: the last pass gave every one a reason
     plan.unplaceable[name.str()] = reason->second;
@@ -879,7 +882,7 @@ Plan Planner::Run() {
   if (scheduled_units < snapshot_.schedule.size()) {
     for (const auto& [name, machine] : snapshot_.schedule) {
       auto it = snapshot_.units.find(name);
-      if (it == snapshot_.units.end() || it->second.options->global) plan.unassign.push_back(name.str());
+      if (it == snapshot_.units.end() || it->second.options->global) plan.unassign.push_back(name);
     }
   }
   std::sort(plan.assign.begin(), plan.assign.end());
@@ -909,7 +912,7 @@ Plan Reconciler::Reconcile(const ClusterSnapshot& snapshot) {
 
 void ApplyPlan(const Plan& plan, ClusterSnapshot* snapshot) {
   for (const auto& [unit, machine] : plan.assign) snapshot->schedule[unit] = machine;
-  for (const std::string& unit : plan.unassign) snapshot->schedule.erase(unit);
+  for (const SharedName& unit : plan.unassign) snapshot->schedule.erase(unit);
 }
 
 GlobalSet::GlobalSet(const ClusterSnapshot& snapshot) {

@@ -129,9 +129,11 @@ struct ClusterSnapshot {
 
 struct Plan {
   // unit -> machine: new placements and moves, sorted by unit name.
-  std::vector<std::pair<std::string, std::string>> assign;
-  // Units to take out of the schedule, sorted by name.
-  std::vector<std::string> unassign;
+  std::vector<std::pair<SharedName, SharedName>> assign;
+  // Units to take out of the schedule, sorted by name. No unit is in both.
+  // The unit names in both are the snapshot's own (shared, not copied: a
+  // launch of 200,000 units places them all in a few plans).
+  std::vector<SharedName> unassign;
   // unit -> human-readable reason, for every unit of the snapshot that runs
   // nowhere after the plan (non-global units left unscheduled, global units
   // that fit no machine), e.g. "no machine matches MachineMetadata region=east"

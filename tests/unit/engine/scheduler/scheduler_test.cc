@@ -534,9 +534,15 @@ TEST(ReconcileProperty, RandomClustersObeyEveryOption) {
         default: break;
       }
       s.units[name] = U(name, pick(50), o);
-      if (!o.global && pick(3) == 0) s.schedule[name] = absl::StrCat("m", pick(machines + 3));
+      // Stale entries too: of global units, and of units that are gone.
+      if (pick(3) == 0) s.schedule[name] = absl::StrCat("m", pick(machines + 3));
+      if (pick(20) == 0) s.schedule[absl::StrCat("gone@", i, ".service")] = "m0";
     }
     const Plan plan = Reconcile(s);
+    // The engine writes one change per unit: no unit is in both lists.
+    for (const auto& [unit, machine] : plan.assign) {
+      EXPECT_FALSE(std::binary_search(plan.unassign.begin(), plan.unassign.end(), unit)) << unit;
+    }
     ApplyPlan(plan, &s);
     SCOPED_TRACE(absl::StrCat("round ", round));
     ExpectScheduleObeysOptions(s);
