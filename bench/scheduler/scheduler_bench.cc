@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/unit/fleet_options.h"
 #include "engine/scheduler/scheduler.h"
 
 namespace fleet {
@@ -40,8 +41,11 @@ constexpr double kTargetPlacementsPerSecond = 100000;
 //    4 with Conflicts= naming one unit,
 //    1 with Replaces= an earlier plain unit;
 // plus 5 Global=true units (3 of them with MachineMetadata=).
+// Units with equal options share one FleetOptions, as in the engine (which
+// interns them): the planner keeps facts per options instance.
 ClusterSnapshot MakeSnapshot(int units, int machines) {
   ClusterSnapshot s;
+  FleetOptionsPool options_pool;
   static const char* kRegions[] = {"east", "west", "north"};
   for (int i = 0; i < machines; ++i) {
     MachineView m;
@@ -59,7 +63,7 @@ ClusterSnapshot MakeSnapshot(int units, int machines) {
     FleetOptions options;
     options.global = true;
     if (i < 3) options.machine_metadata["region"] = {kRegions[i]};
-    g.options = ShareFleetOptions(std::move(options));
+    g.options = options_pool.Share(std::move(options));
     g.create_revision = revision++;
     s.units[g.name] = std::move(g);
   }
@@ -90,7 +94,7 @@ ClusterSnapshot MakeSnapshot(int units, int machines) {
       u.name = absl::StrCat("upgrade-", i, ".service");
       options.replaces = {plain[(i * 31) % plain.size()]};
     }
-    u.options = ShareFleetOptions(std::move(options));
+    u.options = options_pool.Share(std::move(options));
     s.units[u.name] = std::move(u);
   }
   return s;

@@ -129,6 +129,9 @@ struct UnitIndex {
   uint64_t version;  // ClusterSnapshot::units_version it was built from
   GlobalSet globals;  // depends on the global units' views only
   std::vector<const UnitView*> order;  // every unit, in submission order
+  // Per unit (positions in order): Global=true. The planner asks it of every
+  // unit several times a pass; here it costs no trip to the unit's options.
+  std::vector<bool> global;
   absl::flat_hash_map<std::string_view, int> by_name;  // -> position in order
   // Conflicts= globs, interned, and per unit (positions in order) the ids of
   // its own globs and of the globs that match its name, as spans of a pool.
@@ -200,7 +203,7 @@ class Planner {
   };
 
   const UnitView& View(int u) const { return *index_.order[u]; }
-  bool IsGlobal(int u) const { return View(u).options->global; }
+  bool IsGlobal(int u) const { return index_.global[u]; }
   int FindMachine(std::string_view id) const {
     auto it = machine_index_.find(id);
     return it == machine_index_.end() ? kNoMachine : it->second;
@@ -214,6 +217,8 @@ class Planner {
   }
 
   void PlaceGlobals();
+  // The class of the machines matching options' MachineMetadata= (0: every
+  // machine), made when first asked for.
   int ClassFor(const FleetOptions& options);
   void SetCount(int m, int count);
   void BuildLoadOrder();  // every class's by_load from the machines' counts
@@ -242,6 +247,9 @@ class Planner {
   absl::flat_hash_map<std::string_view, int> machine_index_;
   std::vector<MetadataClass> classes_;  // classes_[0]: every machine
   absl::flat_hash_map<std::string, int> class_index_;
+  // The engine's units share one FleetOptions per distinct [X-Fleet] section,
+  // so most ClassFor calls are answered here without building a key.
+  absl::flat_hash_map<const FleetOptions*, int> class_of_options_;
 
   // Per (Conflicts= glob of index_.globs, machine): how many units there
   // match the glob, and how many declare it.
@@ -344,8 +352,10 @@ std::unique_ptr<UnitIndex> BuildUnitIndex(const ClusterSnapshot& snapshot) {
   for (const auto& [revision, unit] : order) index->order.push_back(unit);
   index->by_name.reserve(order.size());
   for (size_t i = 0; i < index->order.size(); ++i) index->by_name.emplace(index->order[i]->name, i);
+  index->global.reserve(index->order.size());
   for (size_t u = 0; u < index->order.size(); ++u) {
     const UnitView& view = *index->order[u];
+    index->global.push_back(view.options->global);
     if (view.options->global) continue;
     for (const std::string& peer : view.options->machine_of) {
       int p = index->Find(peer);
@@ -375,9 +385,8 @@ Planner::Planner(const ClusterSnapshot& snapshot, const UnitIndex& index)
     classes_[0].by_load.emplace(0, m);
   }
   for (size_t u = 0; u < units_.size(); ++u) {
-    const UnitView& view = *index.order[u];
-    if (view.options->global) continue;
-    auto it = snapshot.schedule.find(view.name);
+    if (index.global[u]) continue;
+    auto it = snapshot.schedule.find(index.order[u]->name);
     if (it != snapshot.schedule.end()) {
       units_[u].stored_id = &it->second;
       units_[u].stored = FindMachine(it->second);
@@ -404,6 +413,9 @@ void Planner::PlaceGlobals() {
 
 int Planner::ClassFor(const FleetOptions& options) {
   if (options.machine_metadata.empty()) return 0;
+  if (auto known = class_of_options_.find(&options); known != class_of_options_.end()) {
+    return known->second;
+  }
   std::string key;
   for (const auto& [k, accepted] : options.machine_metadata) {
     absl::StrAppend(&key, k.size(), ":", k);
@@ -411,6 +423,7 @@ int Planner::ClassFor(const FleetOptions& options) {
     key.push_back(';');
   }
   auto [it, inserted] = class_index_.emplace(std::move(key), classes_.size());
+  class_of_options_.emplace(&options, it->second);
   if (!inserted) return it->second;
   MetadataClass& created = classes_.emplace_back();
   for (size_t m = 0; m < machines_.size(); ++m) {
@@ -854,24 +867,24 @@ Plan Planner::Run() {
   Plan plan;
   size_t scheduled_units = 0;  // non-global units of the snapshot found in the schedule
   for (size_t u = 0; u < units_.size(); ++u) {
-    const SharedName& name = View(u).name;
-    scheduled_units += !IsGlobal(u) && units_[u].stored_id != nullptr;
+    const UnitState& unit = units_[u];
     if (IsGlobal(u)) {
       if (auto it = global_reasons_.find(u); it != global_reasons_.end()) {
-        plan.unplaceable[name.str()] = it->second;
+        plan.unplaceable[View(u).name.str()] = it->second;
       }
       continue;
     }
-    const SharedName* stored = units_[u].stored_id;
-    const int m = units_[u].machine;
+    scheduled_units += unit.stored_id != nullptr;
+    const int m = unit.machine;
     if (m != kNoMachine) {
+      if (unit.stored == m) continue;  // kept where the schedule has it
       MachineState& machine = machines_[m];
-      if (stored != nullptr && *stored == machine.view->id) continue;
       if (machine.id.empty()) machine.id = machine.view->id;
-      plan.assign.emplace_back(name, machine.id);
+      plan.assign.emplace_back(View(u).name, machine.id);
       continue;
     }
-    if (stored != nullptr) plan.unassign.push_back(name);
+    const SharedName& name = View(u).name;
+    if (unit.stored_id != nullptr) plan.unassign.push_back(name);
     auto reason = reasons_.find(u);
     if (reason == reasons_.end()) std::abort();  // invariant: the last pass gave every one a reason
     plan.unplaceable[name.str()] = reason->second;
