@@ -42,7 +42,13 @@
 //   scale_bench [--preset small|medium|large] [--machines M] [--units U]
 //               [--runs N] [--agent-ttl 5s] [--engine PATH]
 //               [--etcd-endpoints H:P,...] [--restart-signal kill|term]
-//               [--timeout 600s] [--keep-dir]
+//               [--timeout 600s] [--tls] [--keep-dir]
+//
+// Plaintext by default (the engine runs --insecure). With --tls, the engine
+// serves mutual TLS, as it does by default, with certificates scripts/pki
+// makes in the run's dir; the hollow agents and the API client all present
+// the engine's certificate (role engine: any machine, any call), so that
+// 10,000 agents need not each have one made.
 // Presets (issue 9 item 2): small 100/10,000, medium 1,000/100,000,
 // large 10,000/200,000 (machines/units; agent_ttl 30 s, see main);
 // --machines/--units/--agent-ttl override.
@@ -87,8 +93,11 @@
 #include "agent/journal/journal_reader.h"
 #include "agent/runner.h"
 #include "agent/systemd/fake_manager.h"
+#include "agent/transport/client_tls.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/tls/credentials.h"
+#include "common/tls/material.h"
 #include "fleet/v1/agent.pb.h"
 #include "fleet/v1/fleet.grpc.pb.h"
 #include "fleet/v1/fleet.pb.h"
@@ -228,6 +237,7 @@ struct EngineArgs {
   std::string agent_ttl;
   std::string etcd_endpoints;  // empty: embedded store
   std::string log_path;
+  std::optional<fleet::tls::TlsFiles> tls;  // the engine's; none: plaintext (--insecure)
 };
 
 // A started fleet-engine; killed (SIGKILL) and reaped by the destructor if it
@@ -244,10 +254,13 @@ class EngineProcess {
     struct stat st {};
     fstat(log, &st);
     const off_t log_start = st.st_size;
-    // Plaintext: the bench measures scheduling, not TLS, and hollow agents
-    // would otherwise each need an engine-role certificate.
-    std::vector<std::string> argv = {args.binary, "--listen", listen, "--agent-ttl", args.agent_ttl,
-                                     "--insecure"};
+    std::vector<std::string> argv = {args.binary, "--listen", listen, "--agent-ttl", args.agent_ttl};
+    if (args.tls.has_value()) {
+      argv.insert(argv.end(), {"--ca-file", args.tls->ca_file, "--cert-file", args.tls->cert_file,
+                               "--key-file", args.tls->key_file});
+    } else {
+      argv.push_back("--insecure");
+    }
     if (args.etcd_endpoints.empty()) {
       argv.insert(argv.end(), {"--data-dir", args.data_dir});
     } else {
@@ -428,8 +441,8 @@ class HollowLoop {
 
 class HollowAgent {
  public:
-  HollowAgent(int index, const std::string& engine_address, const fleet::Clock* clock, HollowLoop* loop,
-              fleet::agent::EventLoop* link_loop)
+  HollowAgent(int index, const std::string& engine_address, std::shared_ptr<const fleet::agent::ClientTls> tls,
+              const fleet::Clock* clock, HollowLoop* loop, fleet::agent::EventLoop* link_loop)
       : id_(MachineId(index)), manager_(clock), loop_(loop) {
     fleet::agent::AgentRunnerOptions options;
     options.machine.set_id(id_);
@@ -439,6 +452,7 @@ class HollowAgent {
     (*options.machine.mutable_metadata())["disk"] = index % 3 == 0 ? "ssd" : "hdd";
     options.machine.set_agent_version("hollow");
     options.link.engines = {engine_address};
+    options.link.tls = std::move(tls);
     options.link.seed = static_cast<uint64_t>(index) + 1;
     options.link.loop = link_loop;
     options.link.observe_register = [this](const fleet::v1::Register&) { observer->OnRegister(id_); };
@@ -695,6 +709,7 @@ struct Config {
   std::string etcd_endpoints;
   int restart_signal = SIGKILL;
   absl::Duration timeout = absl::Seconds(600);
+  bool tls = false;
   bool keep_dir = false;
 };
 
@@ -740,7 +755,28 @@ absl::StatusOr<Figures> RunOnce(const Config& config, int run) {
   char dir_template[] = "/tmp/fleet-scale-XXXXXX";
   if (mkdtemp(dir_template) == nullptr) return absl::InternalError("mkdtemp failed");
   const std::string dir = dir_template;
-  EngineArgs args{config.engine, dir + "/data", config.agent_ttl, config.etcd_endpoints, dir + "/engine.log"};
+  EngineArgs args{config.engine, dir + "/data", config.agent_ttl, config.etcd_endpoints, dir + "/engine.log",
+                  std::nullopt};
+  std::shared_ptr<const fleet::agent::ClientTls> agent_tls;  // none: plaintext
+  std::shared_ptr<grpc::ChannelCredentials> api_credentials = grpc::InsecureChannelCredentials();
+  if (config.tls) {
+    const std::string pki = absl::StrCat(FLEET_SOURCE_DIR, "/scripts/pki");
+    const std::string pki_dir = dir + "/pki";
+    for (const std::string& command :
+         {absl::StrCat(pki, " init ", pki_dir), absl::StrCat(pki, " engine ", pki_dir, " engine --san IP:127.0.0.1")}) {
+      if (std::system((command + " > /dev/null").c_str()) != 0) return absl::InternalError(command + " failed");
+    }
+    args.tls = fleet::tls::TlsFiles{.ca_file = pki_dir + "/ca.pem",
+                                    .cert_file = pki_dir + "/engine.pem",
+                                    .key_file = pki_dir + "/engine-key.pem"};
+    absl::StatusOr<std::shared_ptr<const fleet::agent::ClientTls>> loaded = fleet::agent::ClientTls::Load(*args.tls);
+    if (!loaded.ok()) return loaded.status();
+    agent_tls = *loaded;
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+        fleet::tls::MakeChannelCredentials(*args.tls);
+    if (!credentials.ok()) return credentials.status();
+    api_credentials = *credentials;
+  }
   absl::Duration ttl;
   if (!absl::ParseDuration(config.agent_ttl, &ttl)) return absl::InvalidArgumentError("bad --agent-ttl");
   const absl::Time deadline = absl::Now() + config.timeout;
@@ -761,7 +797,7 @@ absl::StatusOr<Figures> RunOnce(const Config& config, int run) {
   for (int i = 0; i < 2; ++i) link_loops.push_back(std::make_unique<fleet::agent::EventLoop>());
   std::vector<std::unique_ptr<HollowAgent>> agents;
   for (int i = 0; i < config.machines; ++i) {
-    agents.push_back(std::make_unique<HollowAgent>(i, address, &clock, &loop,
+    agents.push_back(std::make_unique<HollowAgent>(i, address, agent_tls, &clock, &loop,
                                                    link_loops[i % link_loops.size()].get()));
     if (absl::Status s = agents.back()->Start(); !s.ok()) return s;
   }
@@ -784,7 +820,7 @@ absl::StatusOr<Figures> RunOnce(const Config& config, int run) {
   grpc::ChannelArguments own_connection;
   own_connection.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), own_connection);
+      grpc::CreateCustomChannel(address, api_credentials, own_connection);
   std::unique_ptr<fleet::v1::Fleet::Stub> stub = fleet::v1::Fleet::NewStub(channel);
   constexpr int kCallers = 64;
   auto call_deadline = [] { return std::chrono::system_clock::now() + std::chrono::seconds(120); };
@@ -977,9 +1013,9 @@ void PrintTable(const Config& config, const std::vector<Figures>& runs) {
   absl::Duration ttl;
   absl::ParseDuration(config.agent_ttl, &ttl);
   const double budget_kib = config.units * 1.0 + config.machines * 20.0;
-  std::printf("\nscale_bench: %d machines, %d units, %s store, agent_ttl %s; medians of %zu run(s)\n",
+  std::printf("\nscale_bench: %d machines, %d units, %s store, agent_ttl %s, %s; medians of %zu run(s)\n",
               config.machines, config.units, config.etcd_endpoints.empty() ? "embedded" : "etcd",
-              config.agent_ttl.c_str(), runs.size());
+              config.agent_ttl.c_str(), config.tls ? "mutual TLS" : "plaintext", runs.size());
   std::printf("%-52s %16s   %s\n", "figure", "measured", "goal (issue 9)");
   auto row = [](const std::string& name, const std::string& value, const std::string& goal) {
     std::printf("%-52s %16s   %s\n", name.c_str(), value.c_str(), goal.c_str());
@@ -1038,7 +1074,7 @@ int Usage() {
   std::fprintf(stderr,
                "usage: scale_bench [--preset small|medium|large] [--machines M] [--units U] [--runs N]\n"
                "                   [--agent-ttl 5s] [--engine PATH] [--etcd-endpoints H:P,...]\n"
-               "                   [--restart-signal kill|term] [--timeout 600s] [--keep-dir]\n");
+               "                   [--restart-signal kill|term] [--timeout 600s] [--tls] [--keep-dir]\n");
   return 2;
 }
 
@@ -1060,6 +1096,10 @@ int main(int argc, char** argv) {
     std::string flag = argv[i];
     if (flag == "--keep-dir") {
       config.keep_dir = true;
+      continue;
+    }
+    if (flag == "--tls") {
+      config.tls = true;
       continue;
     }
     if (i + 1 >= argc) return Usage();
