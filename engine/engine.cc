@@ -1005,22 +1005,16 @@ absl::Status Engine::ReconcileLocked() {
   // destroyed in flight must not get a schedule key after its delete).
   DrainUnitWritesLocked();
   Plan plan = reconciler_.Reconcile(snapshot_);
-  // One write per unit (the plan names a unit in assign or in unassign).
+  // One write per entry of the plan: each changes the stored schedule, and
+  // no unit is in both lists (Plan; mu_ is held since the plan was made).
   struct Change {
     SharedName unit;
     SharedName machine;  // empty = unassign
   };
   std::vector<Change> changes;
   changes.reserve(plan.unassign.size() + plan.assign.size());
-  for (SharedName& unit : plan.unassign) {
-    if (snapshot_.schedule.contains(unit)) changes.push_back({std::move(unit), SharedName()});
-  }
-  for (auto& [unit, machine] : plan.assign) {
-    auto current = snapshot_.schedule.find(unit);
-    if (current == snapshot_.schedule.end() || current->second != machine) {
-      changes.push_back({std::move(unit), std::move(machine)});
-    }
-  }
+  for (SharedName& unit : plan.unassign) changes.push_back({std::move(unit), SharedName()});
+  for (auto& [unit, machine] : plan.assign) changes.push_back({std::move(unit), std::move(machine)});
 
   // The plan's units stay untouched while their schedule is written with mu_
   // released; writes of other units go on and make the next pass. Readers

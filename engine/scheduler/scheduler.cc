@@ -385,7 +385,7 @@ Planner::Planner(const ClusterSnapshot& snapshot, const UnitIndex& index)
     classes_[0].by_load.emplace(0, m);
   }
   for (size_t u = 0; u < units_.size(); ++u) {
-    if (index.global[u]) continue;
+    if (IsGlobal(u)) continue;
     auto it = snapshot.schedule.find(index.order[u]->name);
     if (it != snapshot.schedule.end()) {
       units_[u].stored_id = &it->second;

@@ -128,9 +128,11 @@ struct ClusterSnapshot {
 };
 
 struct Plan {
-  // unit -> machine: new placements and moves, sorted by unit name.
+  // unit -> machine: new placements and moves (never a unit's stored
+  // machine), sorted by unit name.
   std::vector<std::pair<SharedName, SharedName>> assign;
-  // Units to take out of the schedule, sorted by name. No unit is in both.
+  // Units to take out of the schedule (each one is in it), sorted by name.
+  // No unit is in both lists.
   // The unit names in both are the snapshot's own (shared, not copied: a
   // launch of 200,000 units places them all in a few plans).
   std::vector<SharedName> unassign;

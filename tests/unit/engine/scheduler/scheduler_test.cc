@@ -67,10 +67,23 @@ void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 class ReconcileTest : public ::testing::TestWithParam<Case> {};
 
+// What the engine relies on to write one store change per unit of `plan`,
+// made from `before`: every assignment changes the unit's stored machine,
+// every unassigned unit is in the schedule, and no unit is in both lists.
+void ExpectEveryEntryChangesTheSchedule(const ClusterSnapshot& before, const Plan& plan) {
+  for (const auto& [unit, machine] : plan.assign) {
+    auto stored = before.schedule.find(unit);
+    EXPECT_TRUE(stored == before.schedule.end() || stored->second != machine) << unit << " stays on " << machine;
+    EXPECT_FALSE(std::binary_search(plan.unassign.begin(), plan.unassign.end(), unit)) << unit;
+  }
+  for (const SharedName& unit : plan.unassign) EXPECT_TRUE(before.schedule.contains(unit)) << unit;
+}
+
 TEST_P(ReconcileTest, PlacesAsFleetDoes) {
   const Case& c = GetParam();
   ClusterSnapshot snapshot = Snapshot(c.machines, c.units, c.schedule);
   const Plan plan = Reconcile(snapshot);
+  ExpectEveryEntryChangesTheSchedule(snapshot, plan);
   ApplyPlan(plan, &snapshot);
   EXPECT_EQ(AsMap(snapshot.schedule), c.want_schedule);
 
@@ -539,10 +552,7 @@ TEST(ReconcileProperty, RandomClustersObeyEveryOption) {
       if (pick(20) == 0) s.schedule[absl::StrCat("gone@", i, ".service")] = "m0";
     }
     const Plan plan = Reconcile(s);
-    // The engine writes one change per unit: no unit is in both lists.
-    for (const auto& [unit, machine] : plan.assign) {
-      EXPECT_FALSE(std::binary_search(plan.unassign.begin(), plan.unassign.end(), unit)) << unit;
-    }
+    ExpectEveryEntryChangesTheSchedule(s, plan);
     ApplyPlan(plan, &s);
     SCOPED_TRACE(absl::StrCat("round ", round));
     ExpectScheduleObeysOptions(s);
