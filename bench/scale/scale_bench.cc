@@ -103,6 +103,7 @@
 #include "fleet/v1/fleet.pb.h"
 #include "google/protobuf/arena.h"
 #include "grpcpp/grpcpp.h"
+#include "tests/support/command.h"
 
 namespace {
 
@@ -760,11 +761,13 @@ absl::StatusOr<Figures> RunOnce(const Config& config, int run) {
   std::shared_ptr<const fleet::agent::ClientTls> agent_tls;  // none: plaintext
   std::shared_ptr<grpc::ChannelCredentials> api_credentials = grpc::InsecureChannelCredentials();
   if (config.tls) {
-    const std::string pki = absl::StrCat(FLEET_SOURCE_DIR, "/scripts/pki");
+    const std::string pki = fleet::test::ShellQuote(absl::StrCat(FLEET_SOURCE_DIR, "/scripts/pki"));
     const std::string pki_dir = dir + "/pki";
     for (const std::string& command :
-         {absl::StrCat(pki, " init ", pki_dir), absl::StrCat(pki, " engine ", pki_dir, " engine --san IP:127.0.0.1")}) {
-      if (std::system((command + " > /dev/null").c_str()) != 0) return absl::InternalError(command + " failed");
+         {absl::StrCat(pki, " init ", fleet::test::ShellQuote(pki_dir)),
+          absl::StrCat(pki, " engine ", fleet::test::ShellQuote(pki_dir), " engine --san IP:127.0.0.1")}) {
+      fleet::test::CommandOutput out = fleet::test::RunCommand(command);
+      if (out.exit_code != 0) return absl::InternalError(absl::StrCat(command, ": ", out.text));
     }
     args.tls = fleet::tls::TlsFiles{.ca_file = pki_dir + "/ca.pem",
                                     .cert_file = pki_dir + "/engine.pem",
