@@ -204,8 +204,9 @@ class Engine {
   // session is no longer registered (the stream should end). A report never
   // waits for the engine's mutex: it is queued, and applied at once if the
   // mutex is free, else by the next call that reads or replaces reported
-  // states (a listing, a pass, a registration or disconnection), so every
-  // read that starts after AgentReport returned sees it.
+  // states (a listing, a relayed status request, a pass, a registration or
+  // disconnection), so every read that starts after AgentReport returned
+  // sees it.
   absl::Status AgentHeartbeat(int64_t session);
   absl::Status AgentReport(int64_t session, fleet::v1::StateReport report);
   // The stream of `session` ended; no-op for an unknown session. The machine
